@@ -1,0 +1,465 @@
+"""Shapes, parameters, multiply-accumulates, activations and receptive fields.
+
+Every count here is worked out from each layer's configuration and the shape
+that reaches it (``layer.compute_output_shape``), never from its weights. A
+network can therefore be traced before it is built, or at a size other than
+the one it was built for: the counts describe the network that ``net`` would
+be on inputs of ``input_shape``.
+
+Conventions, as in the CS231n notes on ConvNets (Karpathy, Johnson and Li,
+https://cs231n.github.io/convolutional-networks/):
+
+- A multiply-accumulate (MAC) is one multiplication and one addition; only
+  convolutions and dense layers do them. Pooling, activation functions and
+  bias additions count as 0.
+- Activations are the values a layer writes, for one example.
+- Parameters include the biases, as in Keras' ``count_params``.
+"""
+
+import math
+import numbers
+
+from vggcourse._quiet import import_tensorflow
+
+import_tensorflow()
+import keras  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from vggcourse.models import leaf_layers  # noqa: E402
+
+__all__ = [
+    "layer_macs",
+    "layer_params",
+    "receptive_field",
+    "totals",
+    "trace_layers",
+    "training_memory",
+]
+
+# Layers that change the values but not the shape, with no parameters and no MACs.
+_ELEMENTWISE = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.Rescaling,
+)
+# Layers whose output is their input seen differently: a reshape, or Dropout,
+# which is the identity at inference. They write no new memory.
+_VIEWS = (
+    keras.layers.Flatten,
+    keras.layers.Reshape,
+    keras.layers.Dropout,
+)
+_POOLS = (
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+)
+_GLOBAL_POOLS = (
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+)
+_SUPPORTED = (keras.layers.Conv2D, keras.layers.Dense, *_POOLS, *_GLOBAL_POOLS, *_VIEWS, *_ELEMENTWISE)
+
+COLUMNS = (
+    "layer",
+    "kind",
+    "output_shape",
+    "params",
+    "macs",
+    "activations",
+    "new_tensor",
+    "receptive_field",
+)
+
+
+# ---------------------------------------------------------------------------
+# Argument checks, in Keras' style.
+
+
+def _check_layer(layer):
+    if not isinstance(layer, keras.layers.Layer):
+        raise TypeError(
+            "Expected `layer` to be a Keras layer, such as keras.layers.Conv2D(...). "
+            f"Received: layer={layer!r} of type {type(layer).__name__}"
+        )
+    if not isinstance(layer, _SUPPORTED):
+        names = ", ".join(sorted(cls.__name__ for cls in _SUPPORTED))
+        raise ValueError(
+            f"Cannot count layer `{layer.name}` of type {type(layer).__name__}. "
+            f"Expected one of: {names}. Received: layer={layer!r}"
+        )
+    return layer
+
+
+def _check_input_shape(input_shape):
+    """Returns the shape of one example: ``input_shape`` without its batch axis."""
+    expected = (
+        "Expected `input_shape` to be the shape of one image, (height, width, channels), "
+        "or of a batch, (batch, height, width, channels), with positive integer sizes "
+        "(the batch size may be None). "
+    )
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
+        raise TypeError(f"{expected}Received: input_shape={input_shape!r}")
+    shape = tuple(input_shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(f"{expected}Received: input_shape={shape}")
+    sizes = shape[1:] if len(shape) == 4 and shape[0] is None else shape
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise ValueError(f"{expected}Received: input_shape={shape}")
+    return tuple(int(size) for size in shape[-3:])
+
+
+def _check_net(net):
+    if not isinstance(net, keras.Sequential):
+        raise TypeError(
+            "Expected `net` to be a keras.Sequential model, such as one built by "
+            f"vggcourse.vgg(). Received: net={net!r} of type {type(net).__name__}"
+        )
+    layers = [
+        _check_layer(layer)
+        for layer in leaf_layers(net)
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    if not layers:
+        raise ValueError(f"Expected `net` to have at least one layer. Received: net={net!r}")
+    return layers
+
+
+def _check_trace(trace):
+    if not isinstance(trace, pd.DataFrame) or not set(COLUMNS) <= set(trace.columns):
+        raise TypeError(
+            "Expected `trace` to be the DataFrame returned by trace_layers(net, input_shape). "
+            f"Received: trace of type {type(trace).__name__}"
+        )
+    if "input_shape" not in trace.attrs:
+        raise ValueError(
+            "Expected `trace` to carry trace.attrs['input_shape'], as the DataFrame "
+            "returned by trace_layers() does; a copy made without its attrs lost it. "
+            f"Received: trace.attrs={trace.attrs!r}"
+        )
+    return trace
+
+
+# ---------------------------------------------------------------------------
+# One layer.
+
+
+def _output_shape(layer, shape):
+    """Output shape of ``layer`` for a batch of one with example shape ``shape``."""
+    return tuple(layer.compute_output_shape((1, *shape)))[1:]
+
+
+def _channels_axis(layer):
+    return 0 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
+
+
+def layer_params(layer, input_shape):
+    """Counts a layer's parameters, biases included, from its configuration.
+
+    Args:
+        layer: a Keras layer: Conv2D, Dense, or a layer without parameters
+            (pooling, Flatten, Dropout, Activation, ReLU, Rescaling).
+        input_shape: the shape of the layer's input for one example, such as
+            ``(56, 56, 128)``, or with a leading batch axis.
+
+    Returns:
+        The number of parameters the layer has when it takes inputs of
+        ``input_shape``: for a Conv2D, ``kh * kw * c_in / groups * filters``
+        weights plus ``filters`` biases; for a Dense layer,
+        ``in_features * units`` weights plus ``units`` biases.
+    """
+    _check_layer(layer)
+    shape = _check_any_shape(input_shape)
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw = layer.kernel_size
+        in_channels = shape[_channels_axis(layer)]
+        weights = kh * kw * (in_channels // layer.groups) * layer.filters
+        return weights + (layer.filters if layer.use_bias else 0)
+    if isinstance(layer, keras.layers.Dense):
+        return shape[-1] * layer.units + (layer.units if layer.use_bias else 0)
+    return 0
+
+
+def layer_macs(layer, input_shape):
+    """Counts the multiply-accumulates a layer does for one example.
+
+    Args:
+        layer: a Keras layer, as for ``layer_params``.
+        input_shape: the shape of the layer's input for one example, such as
+            ``(56, 56, 128)``, or with a leading batch axis.
+
+    Returns:
+        For a Conv2D, every output value costs ``kh * kw * c_in / groups``
+        MACs, so the layer costs ``out_h * out_w * filters * kh * kw * c_in /
+        groups``. For a Dense layer, ``in_features * units`` (times any extra
+        leading axes). Every other layer: 0.
+    """
+    _check_layer(layer)
+    shape = _check_any_shape(input_shape)
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw = layer.kernel_size
+        in_channels = shape[_channels_axis(layer)]
+        outputs = math.prod(_output_shape(layer, shape))
+        return outputs * kh * kw * (in_channels // layer.groups)
+    if isinstance(layer, keras.layers.Dense):
+        return math.prod(_output_shape(layer, shape)) * shape[-1]
+    return 0
+
+
+def _check_any_shape(input_shape):
+    # Single layers take any rank (a Dense layer takes (features,)); a leading
+    # None is a batch axis.
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
+        raise TypeError(
+            "Expected `input_shape` to be a tuple of positive integers, such as "
+            f"(56, 56, 128). Received: input_shape={input_shape!r}"
+        )
+    shape = tuple(input_shape)
+    if shape and shape[0] is None:
+        shape = shape[1:]
+    if not shape or any(
+        isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1
+        for size in shape
+    ):
+        raise ValueError(
+            "Expected `input_shape` to be a tuple of positive integers, such as "
+            f"(56, 56, 128). Received: input_shape={tuple(input_shape)}"
+        )
+    return tuple(int(size) for size in shape)
+
+
+# ---------------------------------------------------------------------------
+# Receptive fields. A layer with window k and stride s, fed by outputs whose
+# neighbours are `jump` input pixels apart, widens the field by (k - 1) * jump
+# and multiplies the jump by s (CS231n; Luo et al., 2016, call it the
+# theoretical receptive field).
+
+
+def _window(layer):
+    """Returns (window, stride) of a spatial layer, or None if it keeps positions."""
+    if isinstance(layer, keras.layers.Conv2D):
+        sizes = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
+        strides = list(layer.strides)
+    elif isinstance(layer, _POOLS):
+        sizes, strides = list(layer.pool_size), list(layer.strides)
+    else:
+        return None
+    if sizes[0] != sizes[1] or strides[0] != strides[1]:
+        raise ValueError(
+            f"Receptive fields are computed for square windows and strides only. "
+            f"Received: layer `{layer.name}` with window {tuple(sizes)} and strides {tuple(strides)}"
+        )
+    return sizes[0], strides[0]
+
+
+def _step_receptive_field(layer, field, jump):
+    """One step of the recurrence; ``field`` None means 'the whole input'."""
+    if field is None or isinstance(layer, (keras.layers.Dense, *_GLOBAL_POOLS)):
+        return None, None
+    window = _window(layer)
+    if window is None:
+        return field, jump
+    size, stride = window
+    return field + (size - 1) * jump, jump * stride
+
+
+def receptive_field(layers):
+    """Returns the side of the input patch that one output value depends on.
+
+    Reference:
+    - [Understanding the Effective Receptive Field in Deep Convolutional Neural
+        Networks](https://arxiv.org/abs/1701.04128) (Luo et al., NeurIPS 2016):
+        this is the theoretical receptive field.
+
+    Args:
+        layers: a Keras model, or a sequence of layers applied in order. Only
+            convolutions and pools widen the field.
+
+    Returns:
+        An ``int``: 3 for one 3x3 convolution, 5 for two, 7 for three; 10 for
+        two 3x3 convolutions, a 2x2/2 pool and one more 3x3 convolution. None
+        if an output depends on the whole input (after a Dense layer or a
+        global pool).
+    """
+    if isinstance(layers, keras.Model):
+        layers = list(leaf_layers(layers))
+    elif isinstance(layers, keras.layers.Layer):
+        layers = [layers]
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TypeError(
+            "Expected `layers` to be a Keras model or a sequence of Keras layers. "
+            f"Received: layers={layers!r} of type {type(layers).__name__}"
+        )
+    field, jump = 1, 1
+    for layer in layers:
+        field, jump = _step_receptive_field(_check_layer(layer), field, jump)
+    return field
+
+
+# ---------------------------------------------------------------------------
+# A whole network.
+
+
+def _smallest_side(layers, channels):
+    """The smallest square input side that every layer accepts, or None."""
+    for side in range(1, 4097):
+        try:
+            shape = (side, side, channels)
+            for layer in layers:
+                shape = _output_shape(layer, shape)
+            return side
+        except ValueError:
+            continue
+    return None
+
+
+def trace_layers(net, input_shape):
+    """Traces a network layer by layer: shapes, parameters, MACs, activations.
+
+    Args:
+        net: a ``keras.Sequential`` model, such as one built by
+            ``vggcourse.vgg()``. Nested Sequential blocks are opened up. It may
+            be unbuilt, or built for another input size.
+        input_shape: the input's shape, ``(height, width, channels)`` or with a
+            batch axis, ``(batch, height, width, channels)``, as in the
+            ``(1, 224, 224, 1)`` of a shape trace. The batch size is ignored:
+            every count is for one example.
+
+    Returns:
+        A ``pandas.DataFrame`` with one row per leaf layer, in order, and the
+        columns:
+
+        - ``layer``: the layer's name; ``kind``: its class name;
+        - ``output_shape``: the output's shape for one example;
+        - ``params``: parameters, biases included;
+        - ``macs``: multiply-accumulates for one example;
+        - ``activations``: values in the output, for one example;
+        - ``new_tensor``: False for layers whose output shares its input's
+          memory (Flatten and Reshape; Dropout, the identity at inference);
+        - ``receptive_field``: side of the input patch one output value
+          depends on, ``<NA>`` once every output depends on the whole input.
+
+        ``trace.attrs`` holds ``net`` (the network's name) and
+        ``input_shape`` (for one example). ``totals(trace)`` adds it all up.
+
+    Raises:
+        TypeError: if ``net`` is not a ``keras.Sequential``.
+        ValueError: if ``input_shape`` is malformed or too small for the
+            network's pools, or a layer is of a kind that cannot be counted.
+    """
+    layers = _check_net(net)
+    shape = _check_input_shape(input_shape)
+    rows = []
+    field, jump = 1, 1
+    for layer in layers:
+        try:
+            output_shape = _output_shape(layer, shape)
+        except ValueError as error:
+            smallest = _smallest_side(layers, shape[-1])
+            hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
+            raise ValueError(
+                f"The input is too small for `{net.name}`: layer `{layer.name}` cannot take "
+                f"an input of shape {shape} ({error}).{hint} "
+                f"Received: input_shape={tuple(input_shape)}"
+            ) from None
+        field, jump = _step_receptive_field(layer, field, jump)
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": type(layer).__name__,
+                "output_shape": output_shape,
+                "params": layer_params(layer, shape),
+                "macs": layer_macs(layer, shape),
+                "activations": math.prod(output_shape),
+                "new_tensor": not isinstance(layer, _VIEWS),
+                "receptive_field": field,
+            }
+        )
+        shape = output_shape
+    trace = pd.DataFrame(rows, columns=list(COLUMNS))
+    trace = trace.astype(
+        {
+            "layer": str,
+            "kind": str,
+            "params": "int64",
+            "macs": "int64",
+            "activations": "int64",
+            "new_tensor": bool,
+            "receptive_field": "Int64",
+        }
+    )
+    trace.attrs = {"net": net.name, "input_shape": _check_input_shape(input_shape)}
+    return trace
+
+
+def totals(trace):
+    """Adds up a trace for one example.
+
+    Args:
+        trace: the DataFrame returned by ``trace_layers``.
+
+    Returns:
+        A ``pandas.Series`` of integers:
+
+        - ``params``: all parameters;
+        - ``macs``: all multiply-accumulates for one example;
+        - ``activations``: every value a forward pass writes for one example,
+          **input included**, as in the CS231n VGG-16 table: the input plus
+          the outputs of the layers with ``new_tensor`` True.
+    """
+    trace = _check_trace(trace)
+    inputs = math.prod(trace.attrs["input_shape"])
+    return pd.Series(
+        {
+            "params": int(trace["params"].sum()),
+            "macs": int(trace["macs"].sum()),
+            "activations": inputs + int(trace.loc[trace["new_tensor"], "activations"].sum()),
+        },
+        name=trace.attrs.get("net"),
+        dtype="int64",
+    )
+
+
+def training_memory(trace, batch_size, *, optimizer_slots=1, bytes_per_value=4):
+    """Estimates the memory one training step needs, in bytes.
+
+    The model of memory is deliberately simple, and a lower bound: it leaves
+    out the framework's working space and the transient gradients of the
+    activations during the backward pass.
+
+    - ``weights``: every parameter;
+    - ``gradients``: one gradient per parameter;
+    - ``optimizer_state``: ``optimizer_slots`` values per parameter (1 for
+      SGD with momentum, 2 for Adam, 0 for plain SGD);
+    - ``activations``: backpropagation needs each layer's forward output, so
+      the forward activations of ``totals(trace)`` are kept for every example
+      in the batch.
+
+    Args:
+        trace: the DataFrame returned by ``trace_layers``.
+        batch_size: examples per training step.
+        optimizer_slots: values the optimizer keeps per parameter.
+        bytes_per_value: 4 for float32, 2 for float16.
+
+    Returns:
+        A ``pandas.Series`` of bytes with the four parts above and their
+        ``total``.
+    """
+    count = totals(trace)
+    for name, value, minimum in (
+        ("batch_size", batch_size, 1),
+        ("optimizer_slots", optimizer_slots, 0),
+        ("bytes_per_value", bytes_per_value, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+            raise ValueError(
+                f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}"
+            )
+    parts = {
+        "weights": count["params"] * bytes_per_value,
+        "gradients": count["params"] * bytes_per_value,
+        "optimizer_state": optimizer_slots * count["params"] * bytes_per_value,
+        "activations": batch_size * count["activations"] * bytes_per_value,
+    }
+    parts["total"] = sum(parts.values())
+    return pd.Series(parts, name=trace.attrs.get("net"), dtype="int64")
