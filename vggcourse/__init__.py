@@ -20,6 +20,14 @@ from vggcourse.models import (  # noqa: E402
     vgg,
     vgg_block,
 )
+from vggcourse.trace import (  # noqa: E402
+    layer_macs,
+    layer_params,
+    receptive_field,
+    totals,
+    trace_layers,
+    training_memory,
+)
 
 __version__ = "0.1.0"
 
@@ -33,4 +41,10 @@ __all__ = [
     "scale_arch",
     "vgg",
     "vgg_block",
+    "layer_macs",
+    "layer_params",
+    "receptive_field",
+    "totals",
+    "trace_layers",
+    "training_memory",
 ]

@@ -354,12 +354,12 @@ def trace_layers(net, input_shape):
     for layer in layers:
         try:
             output_shape = _output_shape(layer, shape)
-        except ValueError as error:
-            smallest = _smallest_side(layers, shape[-1])
+        except ValueError:
+            smallest = _smallest_side(layers, _check_input_shape(input_shape)[-1])
             hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
             raise ValueError(
-                f"The input is too small for `{net.name}`: layer `{layer.name}` cannot take "
-                f"an input of shape {shape} ({error}).{hint} "
+                f"The input is too small for `{net.name}`: layer `{layer.name}` would get "
+                f"shape {shape}, which is smaller than its window.{hint} "
                 f"Received: input_shape={tuple(input_shape)}"
             ) from None
         field, jump = _step_receptive_field(layer, field, jump)

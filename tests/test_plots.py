@@ -1,0 +1,111 @@
+"""Specifications for vggcourse.plots: one bar or point per layer, the right data, log scales."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # Tests draw off-screen.
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from vggcourse import VGG_ARCHS, trace_layers, vgg  # noqa: E402
+from vggcourse import plots  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return trace_layers(vgg(VGG_ARCHS["vgg11"]), (1, 224, 224, 1))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _heights(ax):
+    return np.array([bar.get_height() for bar in ax.patches])
+
+
+def _tick_labels(ax):
+    return [label.get_text() for label in ax.get_xticklabels()]
+
+
+def test_importing_plots_sets_the_course_style():
+    for key, value in plots.STYLE.items():
+        assert matplotlib.rcParams[key] == value
+
+
+def test_params_plot_has_one_bar_per_layer_with_its_params(trace):
+    ax = plots.plot_params(trace)
+    assert isinstance(ax, matplotlib.axes.Axes)
+    np.testing.assert_array_equal(_heights(ax), trace["params"])
+    assert _tick_labels(ax) == list(trace["layer"])
+    assert ax.get_yscale() == "log"
+    assert "parameters" in ax.get_ylabel()
+    assert plots.plot_params(trace, log=False).get_yscale() == "linear"
+
+
+def test_params_plot_colours_layers_by_kind(trace):
+    ax = plots.plot_params(trace)
+    conv = trace.index[trace["kind"] == "Conv2D"][0]
+    dense = trace.index[trace["kind"] == "Dense"][0]
+    assert ax.patches[conv].get_facecolor() == matplotlib.colors.to_rgba(plots.KIND_COLORS["Conv2D"])
+    assert ax.patches[dense].get_facecolor() == matplotlib.colors.to_rgba(plots.KIND_COLORS["Dense"])
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["Conv2D", "Dense"]  # Only kinds with a visible bar.
+
+
+def test_macs_plot_has_one_bar_per_layer_with_its_macs(trace):
+    ax = plots.plot_macs(trace)
+    np.testing.assert_array_equal(_heights(ax), trace["macs"])
+    assert ax.get_yscale() == "log"
+
+
+def test_activation_memory_plot_shows_mib_per_layer_and_hatches_views(trace):
+    ax = plots.plot_activation_memory(trace)
+    expected = trace["activations"].to_numpy() * 4 / 2**20
+    np.testing.assert_allclose(_heights(ax), expected)
+    assert ax.get_yscale() == "log"
+    assert "MiB" in ax.get_ylabel()
+    hatched = [bool(bar.get_hatch()) for bar in ax.patches]
+    assert hatched == list(~trace["new_tensor"])
+    half = plots.plot_activation_memory(trace, bytes_per_value=2)
+    np.testing.assert_allclose(_heights(half), expected / 2)
+
+
+def test_shapes_plot_has_a_point_per_layer_for_size_and_channels(trace):
+    ax = plots.plot_shapes(trace)
+    height, channels = ax.get_lines()
+    assert len(height.get_ydata()) == len(channels.get_ydata()) == len(trace)
+    assert height.get_ydata()[0] == 224
+    assert np.isnan(height.get_ydata()[-1])  # Dense outputs have no spatial size.
+    np.testing.assert_array_equal(channels.get_ydata(), [shape[-1] for shape in trace["output_shape"]])
+    assert ax.get_yscale() == "log"
+    assert ax.yaxis.get_transform().base == 2
+    assert height.get_label() == "height (= width)"
+
+
+def test_shapes_plot_draws_width_for_a_non_square_input():
+    trace = trace_layers(vgg(VGG_ARCHS["vgg11"]), (64, 96, 1))
+    labels = [line.get_label() for line in plots.plot_shapes(trace).get_lines()]
+    assert labels == ["height", "width", "channels (features)"]
+
+
+def test_plots_draw_on_a_given_axes(trace):
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plots.plot_params(trace, ax=left) is left
+    assert plots.plot_shapes(trace, ax=right) is right
+    assert "224×224×1" in left.get_title()
+
+
+def test_plots_reject_what_is_not_a_trace(trace):
+    with pytest.raises(TypeError, match=r"`trace`.*trace_layers"):
+        plots.plot_params(pd.DataFrame({"params": [1, 2]}))
+    with pytest.raises(ValueError, match=r"Received: bytes_per_value=0"):
+        plots.plot_activation_memory(trace, bytes_per_value=0)
+    with pytest.raises(TypeError, match=r"Received: log='yes'"):
+        plots.plot_macs(trace, log="yes")
+    with pytest.raises(ValueError, match="at least one layer"):
+        plots.plot_shapes(trace.iloc[:0])
