@@ -1,0 +1,249 @@
+"""Every chapter opens and runs in Colab from the one configured repository.
+
+The repository is set once, in `_config.yml`. The install cell of each chapter and the README's Colab
+links are copies of it that `scripts/set_repository_url.py` rewrites; these tests say they agree.
+"""
+
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from book_layout import ROOT, cell_source, colab_link, load_config, read_notebook, repository, toc_notebooks
+
+NOTEBOOKS = toc_notebooks()
+IDS = [path.stem for path in NOTEBOOKS]
+
+# Chapters that train or benchmark ask Colab for a GPU; the others run in seconds on a CPU and should not
+# use up a learner's GPU quota. A chapter is named here when it joins the table of contents.
+GPU_CHAPTERS = ("training", "performance")
+
+URL_LINE = re.compile(r'^REPOSITORY_URL = "(?P<url>[^"\n]*)"$', re.MULTILINE)
+PIP_SPEC = re.compile(r'"vggcourse @ git\+\{REPOSITORY_URL\}@(?P<branch>[^"\s]+)"')
+COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\]]+")
+
+
+def install_cell(path):
+    """The first code cell; only Markdown (the title and an introduction) may come before it."""
+    cells = read_notebook(path)["cells"]
+    first_code = next(i for i, cell in enumerate(cells) if cell["cell_type"] == "code")
+    assert all(cell["cell_type"] == "markdown" for cell in cells[:first_code])
+    return cell_source(cells[first_code])
+
+
+def install_cell_problems(root):
+    """Everything about the install cells that disagrees with `_config.yml`, for any copy of the repo."""
+    config = load_config(root)
+    _, _, branch = repository(config)
+    problems = []
+    for path in toc_notebooks(root):
+        source = install_cell(path)
+        url = URL_LINE.search(source)
+        spec = PIP_SPEC.search(source)
+        if not url or url["url"] != config["repository"]["url"]:
+            problems.append(f"{path.name}: REPOSITORY_URL is {url and url['url']!r}, "
+                            f"_config.yml says {config['repository']['url']!r}")
+        if not spec or spec["branch"] != branch:
+            problems.append(f"{path.name}: installs from branch {spec and spec['branch']!r}, "
+                            f"_config.yml says {branch!r}")
+    return problems
+
+
+def readme_problems(root):
+    """Every way the README's Colab links disagree with the notebooks in the toc and `_config.yml`."""
+    config = load_config(root)
+    expected = {colab_link(config, path, root) for path in toc_notebooks(root)}
+    found = set(COLAB_LINK.findall((root / "README.md").read_text(encoding="utf-8")))
+    return ([f"README has no Colab link {link}" for link in sorted(expected - found)]
+            + [f"README links {link}, which is not a notebook in _toc.yml at the configured "
+               "repository and branch" for link in sorted(found - expected)])
+
+
+def test_the_toc_lists_at_least_one_notebook():
+    assert NOTEBOOKS, "_toc.yml lists no notebooks, so the tests below would check nothing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_chapter_starts_with_the_install_cell(path):
+    source = install_cell(path)
+    assert URL_LINE.search(source), f"{path.name}: the first code cell has no REPOSITORY_URL line"
+    assert PIP_SPEC.search(source), f"{path.name}: the first code cell does not pip install vggcourse"
+
+
+def test_install_cell_is_the_same_in_every_chapter():
+    # One cell to fix when Colab changes, and one cell for the rewrite script to understand.
+    cells = {path.name: install_cell(path) for path in NOTEBOOKS}
+    first = NOTEBOOKS[0].name
+    different = [name for name, source in cells.items() if source != cells[first]]
+    assert not different, f"the install cell of {different} differs from {first}'s"
+
+
+def test_install_cells_install_from_the_configured_repository_and_branch():
+    assert install_cell_problems(ROOT) == []
+
+
+def test_readme_links_every_chapter_in_the_toc_to_colab_and_nothing_else():
+    assert readme_problems(ROOT) == []
+
+
+def test_a_plain_install_does_not_pull_a_second_tensorflow():
+    # Colab already has TensorFlow; `pip install vggcourse @ git+...` must not bring another one.
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pulled = [dep for dep in project["dependencies"] if re.match(r"(tensorflow|keras|tf-)", dep, re.I)]
+    assert pulled == []
+    assert "[" not in PIP_SPEC.search(install_cell(NOTEBOOKS[0])).group(0), "the install asks for extras"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_training_chapters_ask_colab_for_a_gpu(path):
+    metadata = read_notebook(path)["metadata"]
+    if path.stem in GPU_CHAPTERS:
+        assert metadata.get("accelerator") == "GPU", f"{path.name} trains, so it should ask for a GPU"
+    else:
+        assert metadata.get("accelerator") in (None, "none", "None"), \
+            f"{path.name} does not train; add it to GPU_CHAPTERS if it needs a GPU"
+
+
+# Running the install cell: a fresh interpreter without site-packages (`-S`), so neither vggcourse nor
+# anything else is importable unless a test puts it there. `subprocess.run` is replaced by a recorder,
+# so nothing is installed; the recorded calls go to a file, and the cell itself must print nothing.
+RUNNER = textwrap.dedent("""
+    import json, subprocess, sys
+    calls_file, cell_file, in_colab, *paths = sys.argv[1:]
+    sys.path[:0] = paths
+    if in_colab == "colab":
+        import google.colab  # Colab's kernel has imported it before the first cell runs
+    calls = []
+    subprocess.run = lambda args, **kwargs: calls.append([str(a) for a in args])
+    exec(compile(open(cell_file).read(), "install cell", "exec"), {"__name__": "__main__"})
+    json.dump(calls, open(calls_file, "w"))
+""")
+
+
+def run_install_cell(tmp_path, *, colab, vggcourse_installed):
+    fake_colab = tmp_path / "colab_site"
+    (fake_colab / "google" / "colab").mkdir(parents=True, exist_ok=True)
+    (fake_colab / "google" / "__init__.py").touch()
+    (fake_colab / "google" / "colab" / "__init__.py").touch()
+    installed = tmp_path / "installed_site"
+    (installed / "vggcourse").mkdir(parents=True, exist_ok=True)
+    (installed / "vggcourse" / "__init__.py").touch()
+    cell = tmp_path / "cell.py"
+    cell.write_text(install_cell(NOTEBOOKS[0]), encoding="utf-8")
+    calls = tmp_path / "calls.json"
+    paths = ([str(fake_colab)] if colab else []) + ([str(installed)] if vggcourse_installed else [])
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", RUNNER, str(calls), str(cell), "colab" if colab else "elsewhere", *paths],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", ""), "the install cell printed something"
+    return json.loads(calls.read_text())
+
+
+def test_install_cell_does_nothing_outside_colab(tmp_path):
+    assert run_install_cell(tmp_path, colab=False, vggcourse_installed=False) == []
+    assert run_install_cell(tmp_path, colab=False, vggcourse_installed=True) == []
+
+
+def test_install_cell_in_this_environment_does_nothing():
+    # The kernels that nbval and the book use: vggcourse installed, no Colab.
+    result = subprocess.run([sys.executable, "-c", install_cell(NOTEBOOKS[0])],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_install_cell_in_colab_pip_installs_vggcourse_from_the_repository(tmp_path):
+    config = load_config()
+    _, _, branch = repository(config)
+    calls = run_install_cell(tmp_path, colab=True, vggcourse_installed=False)
+    assert len(calls) == 1, calls
+    command = calls[0]
+    assert command[1:4] == ["-m", "pip", "install"]
+    assert command[-1] == f"vggcourse @ git+{config['repository']['url']}@{branch}"
+    assert not any("tensorflow" in part for part in command)
+
+
+def test_install_cell_in_colab_runs_again_without_reinstalling(tmp_path):
+    assert run_install_cell(tmp_path, colab=True, vggcourse_installed=True) == []
+
+
+# The rewrite script, on a copy of the repository.
+SCRIPT = ROOT / "scripts" / "set_repository_url.py"
+
+
+def copy_of_repository(tmp_path):
+    copy = tmp_path / "repo"
+    (copy / "book").mkdir(parents=True)
+    (copy / "scripts").mkdir()
+    for name in ("_config.yml", "_toc.yml", "README.md", "scripts/set_repository_url.py"):
+        shutil.copy2(ROOT / name, copy / name)
+    for path in (ROOT / "book").iterdir():
+        if path.suffix in (".ipynb", ".md"):
+            shutil.copy2(path, copy / "book" / path.name)
+    return copy
+
+
+def run_script(copy, *args):
+    result = subprocess.run([sys.executable, str(copy / "scripts" / SCRIPT.name), *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def snapshot(copy):
+    return {path.relative_to(copy): path.read_bytes() for path in sorted(copy.rglob("*")) if path.is_file()}
+
+
+def test_set_repository_url_moves_every_copy_to_a_fork_and_back(tmp_path):
+    copy = copy_of_repository(tmp_path)
+    before = snapshot(copy)
+    original = load_config(copy)["repository"]
+
+    output = run_script(copy, "https://github.com/someone/vgg-fork", "--branch", "dev")
+    assert "updated _config.yml" in output
+    config = load_config(copy)
+    assert (config["repository"]["url"], config["repository"]["branch"]) == \
+        ("https://github.com/someone/vgg-fork", "dev")
+    assert install_cell_problems(copy) == []
+    assert readme_problems(copy) == []
+    readme = (copy / "README.md").read_text(encoding="utf-8")
+    assert "/github/someone/vgg-fork/blob/dev/book/" in readme
+    assert "/github/vggcourse/vggcourse/" not in readme
+    # Only the URL and branch lines change: comments in _config.yml and notebook formatting survive.
+    changed = snapshot(copy)
+    for name, content in changed.items():
+        old, new = before[name].decode().splitlines(), content.decode().splitlines()
+        assert len(old) == len(new), f"{name} changed shape"
+        for old_line, new_line in zip(old, new):
+            if old_line != new_line:
+                assert re.search(r"url:|branch:|REPOSITORY_URL =|git\+|colab\.research", new_line), new_line
+
+    assert run_script(copy, "https://github.com/someone/vgg-fork", "--branch", "dev").startswith("repository:")
+    assert snapshot(copy) == changed, "a second run changed something"
+
+    run_script(copy, original["url"], "--branch", str(original["branch"]))
+    assert snapshot(copy) == before
+
+
+def test_set_repository_url_rejects_a_url_colab_cannot_open(tmp_path):
+    copy = copy_of_repository(tmp_path)
+    before = snapshot(copy)
+    result = subprocess.run([sys.executable, str(copy / "scripts" / SCRIPT.name), "https://gitlab.com/a/b"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Received: url='https://gitlab.com/a/b'" in result.stderr
+    assert snapshot(copy) == before
+
+
+def test_set_repository_url_with_no_argument_changes_nothing_here(tmp_path):
+    copy = copy_of_repository(tmp_path)
+    before = snapshot(copy)
+    run_script(copy)
+    assert snapshot(copy) == before, "the repository's copies do not match _config.yml; run the script"
