@@ -1,6 +1,6 @@
 """The built book, opened page by page in headless Chromium, as a reader would see it.
 
-The module builds the book once (`jupyter-book build . -W -n --keep-going` into `_build/html`), serves it
+The module builds the book once (`jupyter-book build . -W -n --keep-going --all` into `_build/html`), serves it
 over HTTP on 127.0.0.1 (a `file://` page can hide script errors) and visits every page in `_toc.yml`
 without any network: what a page needs must ship with the book. A screenshot of each page is saved in
 `_build/html/_screenshots/` for people to look at.
@@ -64,9 +64,13 @@ def _jupyter_book():
 
 @pytest.fixture(scope="module")
 def book():
-    """Builds the book strictly, as CI and the README do."""
+    """Builds the book strictly, as CI and the README do, and from scratch (`--all`).
+
+    An incremental build leaves stale pages behind: a page that did not change keeps its old sidebar
+    when the toc gains a chapter, and its old warnings are not repeated.
+    """
     _browser_or_skip()
-    result = subprocess.run([_jupyter_book(), "build", ".", "-W", "-n", "--keep-going"],
+    result = subprocess.run([_jupyter_book(), "build", ".", "-W", "-n", "--keep-going", "--all"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"the book does not build cleanly:\n{result.stdout[-3000:]}{result.stderr}"
     return HTML
