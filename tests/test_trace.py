@@ -88,6 +88,12 @@ def test_receptive_field_grows_twice_as_fast_after_a_pool():
     assert receptive_field(layers) == 10
 
 
+def test_receptive_field_of_a_functional_model_skips_its_input_layer():
+    inputs = keras.Input((16, 16, 1))
+    outputs = _conv(1)(keras.layers.MaxPooling2D(2)(_conv(1)(inputs)))
+    assert receptive_field(keras.Model(inputs, outputs)) == 3 + 1 + 2 * 2
+
+
 def test_receptive_field_is_whole_input_after_dense():
     assert receptive_field([_conv(1), keras.layers.Flatten(), keras.layers.Dense(3)]) is None
 

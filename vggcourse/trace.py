@@ -292,6 +292,8 @@ def receptive_field(layers):
         )
     field, jump = 1, 1
     for layer in layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
         field, jump = _step_receptive_field(_check_layer(layer), field, jump)
     return field
 
