@@ -1,9 +1,9 @@
 """The built book, opened page by page in headless Chromium, as a reader would see it.
 
-The module builds the book once (`jupyter-book build . -W -n --keep-going --all` into `_build/html`), serves it
-over HTTP on 127.0.0.1 (a `file://` page can hide script errors) and visits every page in `_toc.yml`
-without any network: what a page needs must ship with the book. A screenshot of each page is saved in
-`_build/html/_screenshots/` for people to look at.
+The module builds the book once (`jupyter-book build . -W -n --keep-going --all` into `_build/html`),
+serves it over HTTP on 127.0.0.1 (a `file://` page can hide script errors) and visits every page in
+`_toc.yml` without any network: what a page needs must ship with the book. A screenshot of each whole page
+(1280 pixels wide) is saved in `_build/html/_screenshots/` for people to look at.
 
 Chromium and its driver are Debian's (`apt-get install chromium chromium-driver`); nothing is
 downloaded at run time. Without them the tests skip, except in CI (`CI=true`), where they fail.
@@ -32,8 +32,8 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1280,2400",
 ]
+WINDOW = (1280, 2400)
 HTML = ROOT / "_build" / "html"
 SCREENSHOTS = HTML / "_screenshots"
 PAGE_TIMEOUT = 30  # seconds for a page, its scripts or its images
@@ -100,7 +100,7 @@ def browser():
     profile = tempfile.mkdtemp(prefix="vggcourse-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size={},{}".format(*WINDOW)]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # An explicit driver path: Selenium Manager is not asked to download anything.
@@ -162,10 +162,23 @@ def _wait_until(driver, script, timeout=PAGE_TIMEOUT):
         time.sleep(0.1)
 
 
+def _screenshot_whole_page(driver, path):
+    # A window as tall as the page shows every figure with the real layout (sidebars included);
+    # Chromium cannot draw much more than 16k pixels in one go, so longer pages are cut there.
+    width, height = WINDOW
+    page_height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(max(page_height, height), 16000))
+    try:
+        driver.save_screenshot(str(path))
+    finally:
+        driver.set_window_size(width, height)
+
+
 @pytest.fixture(scope="module")
 def pages(server, browser):
     """Visits each page of the toc once, on first use, and keeps what it saw."""
-    SCREENSHOTS.mkdir(exist_ok=True)
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # no picture of a page that has left the toc
+    SCREENSHOTS.mkdir()
     seen = {}
 
     def visit(docname):
@@ -180,7 +193,7 @@ def pages(server, browser):
             page["mathjax"] = mathjax
             page["url"] = browser.current_url
             page["console"] = browser.get_log("browser")
-            browser.save_screenshot(str(SCREENSHOTS / f"{pathlib.PurePosixPath(docname).name}.png"))
+            _screenshot_whole_page(browser, SCREENSHOTS / f"{pathlib.PurePosixPath(docname).name}.png")
             seen[docname] = page
         return seen[docname]
 
