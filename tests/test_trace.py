@@ -127,6 +127,16 @@ def test_vgg16_totals_match_published_figures(vgg16_imagenet):
     assert round(total["activations"] / 1e6, 1) == 15.2
 
 
+def test_vgg16_macs_equal_the_sum_of_its_layers_by_hand(vgg16_imagenet):
+    # (side, channels in, channels out) of VGG-16's 13 convolutions; then fc1, fc2, predictions.
+    convs = [(224, 3, 64), (224, 64, 64), (112, 64, 128), (112, 128, 128)]
+    convs += [(56, 128, 256)] + [(56, 256, 256)] * 2 + [(28, 256, 512)] + [(28, 512, 512)] * 2
+    convs += [(14, 512, 512)] * 3
+    by_hand = sum(side * side * c_out * 9 * c_in for side, c_in, c_out in convs)
+    by_hand += 25088 * 4096 + 4096 * 4096 + 4096 * 1000
+    assert totals(vgg16_imagenet)["macs"] == by_hand
+
+
 def test_trace_has_one_row_per_leaf_layer_in_order(vgg16_imagenet):
     net = vgg(VGG_ARCHS["vgg16"], num_classes=1000)
     assert list(vgg16_imagenet["layer"]) == [layer.name for layer in vggcourse.leaf_layers(net)]
