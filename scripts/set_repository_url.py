@@ -10,6 +10,7 @@ Usage, from anywhere:
     python scripts/set_repository_url.py                   # make the copies follow _config.yml
     python scripts/set_repository_url.py https://github.com/OWNER/REPO [--branch BRANCH]
                                                            # change _config.yml first, then the copies
+    python scripts/set_repository_url.py --branch BRANCH   # only the branch
 
 Only the standard library and PyYAML are needed. Notebooks are rewritten as nbformat writes them
 (JSON, one-space indent, sorted keys), so a diff shows only the lines that changed.
@@ -126,12 +127,11 @@ def main(argv=None, root=ROOT):
     parser.add_argument("--branch", help="new branch (default: keep `repository.branch`)")
     args = parser.parse_args(argv)
     try:
-        if args.url:
-            parse_github_url(args.url)
-            if write_config(root, args.url, args.branch):
+        if args.url or args.branch:
+            url = args.url or read_config(root)[0]
+            parse_github_url(url)
+            if write_config(root, url, args.branch):
                 print("updated _config.yml")
-        elif args.branch:
-            parser.error("--branch needs the URL too")
         url, branch, colab_url = read_config(root)
         for notebook in sorted((root / "book").glob("*.ipynb")):
             if update_notebook(notebook, url, branch):
