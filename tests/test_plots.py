@@ -109,3 +109,44 @@ def test_plots_reject_what_is_not_a_trace(trace):
         plots.plot_macs(trace, log="yes")
     with pytest.raises(ValueError, match="at least one layer"):
         plots.plot_shapes(trace.iloc[:0])
+
+
+# ---------------------------------------------------------------------------
+# Training plots: examples, learning curves, confusion matrix.
+
+
+def test_image_grid_titles_each_image_with_its_class_and_marks_errors_in_red():
+    images = np.zeros((5, 28, 28, 1), np.uint8)
+    fig = plots.show_images(images, [0, 1, 2, 3, 9], predictions=[0, 1, 2, 4, 9], ncols=3)
+    axes = fig.get_axes()
+    assert len(axes) == 6 and sum(bool(ax.images) for ax in axes) == 5
+    titles = [ax.get_title() for ax in axes[:5]]
+    assert titles[0] == "T-shirt/top\n(T-shirt/top)" and titles[4] == "Ankle boot\n(Ankle boot)"
+    assert [ax.title.get_color() for ax in axes[:5]].count("tab:red") == 1
+    assert axes[3].title.get_color() == "tab:red"
+    assert plots.show_images(images[:2, ..., 0], [5, 7]).get_axes()[1].get_title() == "Sneaker"
+
+
+def test_history_plot_draws_training_and_test_curves_per_epoch():
+    logs = {"loss": [1.0, 0.5, 0.4], "accuracy": [0.6, 0.8, 0.85],
+            "val_loss": [0.9, 0.6, 0.5], "val_accuracy": [0.7, 0.8, 0.82]}
+    loss, accuracy = plots.plot_history(logs).get_axes()
+    assert [line.get_label() for line in loss.get_lines()] == ["training", "test"]
+    np.testing.assert_array_equal(accuracy.get_lines()[1].get_ydata(), logs["val_accuracy"])
+    np.testing.assert_array_equal(loss.get_lines()[0].get_xdata(), [1, 2, 3])
+    with pytest.raises(TypeError, match="'loss' and 'accuracy'"):
+        plots.plot_history({"loss": [1.0]})
+
+
+def test_confusion_matrix_counts_each_true_and_predicted_pair():
+    y_true = np.array([0, 0, 0, 1, 9])
+    y_pred = np.array([0, 0, 6, 1, 7])
+    ax = plots.plot_confusion_matrix(y_true, y_pred)
+    shares = ax.images[0].get_array()
+    assert shares.shape == (10, 10)
+    assert shares[0, 0] == pytest.approx(2 / 3) and shares[0, 6] == pytest.approx(1 / 3)
+    texts = {(t.get_position(), t.get_text()) for t in ax.texts}
+    assert ((0, 0), "2") in texts and ((6, 0), "1") in texts and ((7, 9), "1") in texts
+    assert len(ax.texts) == 4
+    with pytest.raises(ValueError, match="same length"):
+        plots.plot_confusion_matrix([0, 1], [0])

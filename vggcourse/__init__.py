@@ -28,6 +28,26 @@ from vggcourse.trace import (  # noqa: E402
     trace_layers,
     training_memory,
 )
+from vggcourse.data import (  # noqa: E402
+    CLASS_NAMES,
+    DataIntegrityError,
+    load_fashion_mnist,
+    make_dataset,
+)
+from vggcourse.train import (  # noqa: E402
+    PRESETS,
+    Devices,
+    EpochSeeds,
+    Throughput,
+    TrainConfig,
+    auto_config,
+    build_model,
+    choose_strategy,
+    default_backup_dir,
+    describe_devices,
+    predict_labels,
+    train_vgg,
+)
 
 __version__ = "0.1.0"
 
@@ -47,4 +67,20 @@ __all__ = [
     "totals",
     "trace_layers",
     "training_memory",
+    "CLASS_NAMES",
+    "DataIntegrityError",
+    "load_fashion_mnist",
+    "make_dataset",
+    "PRESETS",
+    "Devices",
+    "EpochSeeds",
+    "Throughput",
+    "TrainConfig",
+    "auto_config",
+    "build_model",
+    "choose_strategy",
+    "default_backup_dir",
+    "describe_devices",
+    "predict_labels",
+    "train_vgg",
 ]

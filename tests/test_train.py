@@ -1,0 +1,316 @@
+"""Specifications of vggcourse.train: presets, devices, the model, and exact resume."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from vggcourse import data, train
+import keras
+import tensorflow as tf
+
+T4 = train.Devices("GPU", count=1, name="Tesla T4", compute_capability=(7, 5))
+P100 = train.Devices("GPU", count=1, name="Tesla P100-PCIE-16GB", compute_capability=(6, 0))
+CPU = train.Devices("CPU")
+
+
+@pytest.fixture(scope="module")
+def sample():
+    # The embedded sample: real images, loaded in milliseconds, same everywhere.
+    return data.load_fashion_mnist(source="sample")
+
+
+def tiny(**changes):
+    """The smoke preset, cut down further for tests that train several times."""
+    settings = dict(train_examples=256, val_examples=64, epochs=3, seed=3)
+    settings.update(changes)
+    return train.PRESETS["smoke"].replace(**settings)
+
+
+# ---------------------------------------------------------------------------
+# Presets and the automatic choice.
+
+
+def test_gpu_preset_is_d2l_vgg_setting():
+    gpu = train.PRESETS["gpu"]
+    assert (gpu.arch, gpu.ratio, gpu.image_size) == ("vgg11", 4, 224)
+    assert (gpu.learning_rate, gpu.momentum, gpu.lr_schedule) == (0.05, 0.0, "constant")
+    assert (gpu.batch_size, gpu.epochs, gpu.dense_units, gpu.dropout) == (128, 10, 4096, 0.5)
+    assert (gpu.train_examples, gpu.val_examples) == (None, None)
+
+
+def test_cpu_preset_trains_on_all_the_data_at_a_small_image_size():
+    cpu = train.PRESETS["cpu"]
+    assert (cpu.arch, cpu.ratio, cpu.image_size) == ("vgg11", 4, 32)
+    assert (cpu.train_examples, cpu.val_examples) == (None, None)
+
+
+def test_smoke_environment_variable_forces_the_smoke_preset(monkeypatch, capsys):
+    monkeypatch.setenv(train.SMOKE_VARIABLE, "1")
+    assert train.auto_config(T4).name == "smoke"
+    out = capsys.readouterr().out
+    assert "Preset 'smoke'" in out and "TrainConfig 'smoke'" in out and "Tesla T4" in out
+
+
+def test_without_smoke_a_cpu_gets_the_cpu_preset_in_float32_without_xla(monkeypatch, capsys):
+    monkeypatch.setenv(train.SMOKE_VARIABLE, "0")
+    config = train.auto_config(CPU)
+    assert config == train.PRESETS["cpu"]
+    assert (config.precision, config.jit_compile) == ("float32", False)
+    assert "TrainConfig 'cpu'" in capsys.readouterr().out
+
+
+def test_gpu_with_tensor_cores_gets_mixed_float16_and_xla(monkeypatch):
+    monkeypatch.delenv(train.SMOKE_VARIABLE, raising=False)
+    config = train.auto_config(T4, verbose=False)
+    assert config.name == "gpu"
+    assert (config.precision, config.jit_compile) == ("mixed_float16", True)
+
+
+def test_gpu_without_tensor_cores_stays_in_float32_with_xla(monkeypatch):
+    monkeypatch.delenv(train.SMOKE_VARIABLE, raising=False)
+    config = train.auto_config(P100, verbose=False)
+    assert (config.name, config.precision, config.jit_compile) == ("gpu", "float32", True)
+
+
+def test_config_rejects_bad_values_with_keras_style_errors():
+    with pytest.raises(ValueError, match=r"Received: image_size=16"):
+        train.TrainConfig("x", image_size=16)
+    with pytest.raises(ValueError, match=r"Received: arch='vgg12'"):
+        train.TrainConfig("x", arch="vgg12")
+    with pytest.raises(ValueError, match=r"Received: precision='float16'"):
+        train.TrainConfig("x", precision="float16")
+    with pytest.raises(TypeError, match=r"Received: epochs=2.5"):
+        train.TrainConfig("x", epochs=2.5)
+    with pytest.raises(ValueError, match=r"Received: dropout=1"):
+        train.PRESETS["cpu"].replace(dropout=1)
+
+
+def test_printed_config_names_device_relevant_settings():
+    cpu = train.PRESETS["cpu"]
+    text = str(cpu)
+    for expected in ("VGG-11", "32x32", "momentum 0.9", f"{cpu.epochs} epochs", "batch 128", "XLA off"):
+        assert expected in text
+
+
+# ---------------------------------------------------------------------------
+# Devices and strategies.
+
+
+def test_describe_devices_reports_gpu_name_and_compute_capability(monkeypatch):
+    fake_gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [fake_gpu] if kind == "GPU" else real(kind))
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "get_device_details",
+        lambda device: {"device_name": "Tesla T4", "compute_capability": (7, 5)},
+    )
+    devices = train.describe_devices()
+    assert devices == T4
+    assert str(devices) == "1 GPU(s): Tesla T4 (compute capability 7.5)"
+
+
+def test_describe_devices_on_a_machine_without_accelerators(monkeypatch):
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    assert train.describe_devices() == CPU
+    assert "CPU only" in str(CPU)
+
+
+def test_strategy_is_default_on_one_device_and_mirrored_on_several_gpus():
+    assert train.choose_strategy(CPU) is tf.distribute.get_strategy()
+    assert train.choose_strategy(T4) is tf.distribute.get_strategy()
+    two_gpus = train.Devices("GPU", count=2, name="Tesla T4", compute_capability=(7, 5))
+    assert isinstance(train.choose_strategy(two_gpus), tf.distribute.MirroredStrategy)
+
+
+# ---------------------------------------------------------------------------
+# The model.
+
+
+def test_model_scales_and_resizes_then_runs_the_unchanged_vgg():
+    model = train.build_model(train.PRESETS["cpu"])
+    assert [layer.name for layer in model.layers] == ["rescale", "resize", "vgg"]
+    net = model.layers[-1]
+    assert [layer.name for layer in net.layers] == [f"block{i}" for i in range(1, 6)] + ["classifier"]
+    images = np.full((2, 28, 28, 1), 255, np.uint8)
+    assert model.layers[1](model.layers[0](images)).shape == (2, 32, 32, 1)
+    assert float(np.max(model.layers[0](images))) == 1.0
+    assert model(images).shape == (2, 10)
+
+
+def test_mixed_precision_model_computes_in_float16_with_float32_logits():
+    before = keras.config.dtype_policy().name
+    model = train.build_model(tiny(precision="mixed_float16"))
+    assert keras.config.dtype_policy().name == before  # No global side effect.
+    net = model.layers[-1]
+    assert net.layers[0].layers[0].compute_dtype == "float16"
+    assert model(np.zeros((1, 28, 28, 1), np.uint8)).dtype == "float32"
+
+
+# ---------------------------------------------------------------------------
+# Training.
+
+
+def test_smoke_training_lowers_the_loss(sample, tmp_path, capsys):
+    history = train.train_vgg(train.PRESETS["smoke"], sample, backup_dir=tmp_path / "backup", verbose=0)
+    losses = history.history["loss"]
+    assert len(losses) == train.PRESETS["smoke"].epochs
+    assert losses[-1] < losses[0] - 0.2
+    assert history.history["val_loss"][-1] < history.history["val_loss"][0]
+    assert history.throughput > 0 and len(history.history["examples_per_second"]) == len(losses)
+    assert "examples/s after the first epoch's warm-up" in capsys.readouterr().out
+    # A finished run deletes its backup, so that the next run starts afresh.
+    assert not (tmp_path / "backup").exists()
+
+
+def test_throughput_leaves_out_the_first_epoch(monkeypatch):
+    clock = iter([0.0, 10.0, 10.0, 12.0, 12.0, 14.0])
+    monkeypatch.setattr(train.time, "perf_counter", lambda: next(clock))
+    callback = train.Throughput(examples_per_epoch=1_000)
+    for epoch in range(3):
+        logs = {}
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch, logs)
+    assert callback.seconds == [10.0, 2.0, 2.0]
+    assert logs["examples_per_second"] == 500.0
+    assert callback.examples_per_second == 500.0
+
+
+def test_predicted_labels_are_one_class_per_image(sample, tmp_path):
+    (_, _), (x_test, _) = sample
+    model = train.build_model(tiny())
+    labels = train.predict_labels(model, x_test[:37])
+    assert labels.shape == (37,) and labels.dtype == np.uint8 and labels.max() < 10
+
+
+# ---------------------------------------------------------------------------
+# Exact resume.
+
+
+class Disconnect(Exception):
+    """Stands in for a lost Colab session."""
+
+
+class DisconnectAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Runs after BackupAndRestore has saved this epoch.
+        if epoch == self.epoch:
+            raise Disconnect(f"lost the session after epoch {epoch + 1}")
+
+
+def test_run_resumed_after_a_disconnect_ends_bit_identical_to_an_uninterrupted_run(
+    sample, tmp_path
+):
+    tf.config.experimental.enable_op_determinism()
+    config = tiny()
+    uninterrupted = train.train_vgg(config, sample, backup_dir=tmp_path / "a", verbose=0)
+
+    with pytest.raises(Disconnect):
+        train.train_vgg(
+            config, sample, backup_dir=tmp_path / "b", verbose=0, callbacks=[DisconnectAfterEpoch(0)]
+        )
+    assert (tmp_path / "b" / "training_metadata.json").exists()
+    resumed = train.train_vgg(config, sample, backup_dir=tmp_path / "b", verbose=0)
+
+    # The resumed run trains epochs 2 and 3 only: nothing replayed, nothing skipped.
+    assert len(resumed.history["loss"]) == config.epochs - 1
+    assert resumed.history["loss"] == uninterrupted.history["loss"][1:]
+    for ours, theirs in zip(resumed.model.weights, uninterrupted.model.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy(), err_msg=ours.path)
+
+
+class _LabelRecorder(keras.Model):
+    """Trains nothing; records the labels of every batch that fit() feeds it."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+        self.dense = keras.layers.Dense(1)
+
+    def call(self, images):
+        return self.dense(keras.ops.reshape(keras.ops.cast(images, "float32"), (-1, 28 * 28)))
+
+    def train_step(self, batch):
+        self.seen.append(batch[1].numpy())
+        return {"examples": len(self.seen[-1])}
+
+
+def test_inside_fit_every_epoch_sees_the_order_of_its_seed_and_epoch():
+    x = np.zeros((40, 28, 28), np.uint8)
+    y = np.arange(40, dtype=np.int32)
+    epoch = tf.Variable(0, dtype=tf.int64)
+    model = _LabelRecorder()
+    model.compile(run_eagerly=True)
+    model.fit(data.make_dataset(x, y, 10, shuffle=True, seed=1, epoch=epoch), epochs=3,
+              shuffle=False, verbose=0, callbacks=[train.EpochSeeds(epoch, seed=1)])
+    seen = [np.concatenate(model.seen[i:i + 4]) for i in range(0, 12, 4)]
+    expected = [np.concatenate([b.numpy() for _, b in data.make_dataset(x, y, 10, shuffle=True, seed=1, epoch=e)])
+                for e in range(3)]
+    for e in range(3):
+        np.testing.assert_array_equal(seen[e], expected[e], err_msg=f"epoch {e}")
+    assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])
+
+
+def test_epoch_seeds_set_the_epoch_and_reseed_every_dropout():
+    model = train.build_model(tiny())
+    epoch = tf.Variable(0, dtype=tf.int64)
+    callback = train.EpochSeeds(epoch, seed=5)
+    callback.set_model(model)
+    callback.on_epoch_begin(4)
+    assert int(epoch.numpy()) == 4
+    states = [layer.seed_generator.state.numpy().tolist() for layer in train.leaf_layers(model)
+              if isinstance(layer, keras.layers.Dropout)]
+    assert len(states) == 2 and states[0] != states[1]
+    callback.on_epoch_begin(4)
+    again = [layer.seed_generator.state.numpy().tolist() for layer in train.leaf_layers(model)
+             if isinstance(layer, keras.layers.Dropout)]
+    assert again == states
+
+
+# ---------------------------------------------------------------------------
+# Scaling out.
+
+MIRRORED = textwrap.dedent(
+    """
+    import tensorflow as tf
+
+    # Logical devices can only be configured before TensorFlow initialises.
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    from vggcourse import data, train
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    config = train.PRESETS["smoke"].replace(train_examples=256, val_examples=64, epochs=2)
+    history = train.train_vgg(config, data.load_fashion_mnist(source="sample"),
+                          backup_dir=BACKUP, strategy=strategy, verbose=0)
+    print("replicas", strategy.num_replicas_in_sync)
+    print("variable", type(history.model.weights[0].value).__name__)
+    print("losses", history.history["loss"])
+    """
+)
+
+
+def test_mirrored_strategy_over_two_cpu_devices_trains_with_the_same_call(tmp_path):
+    script = f"BACKUP = {str(tmp_path / 'backup')!r}\n" + MIRRORED
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    assert lines["replicas"] == "2"
+    assert lines["variable"] == "MirroredVariable"
+    losses = [float(v) for v in lines["losses"].strip("[]").split(",")]
+    assert len(losses) == 2 and all(np.isfinite(losses))
