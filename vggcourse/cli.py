@@ -1,0 +1,450 @@
+"""The command line: ``python -m vggcourse`` (or ``vggcourse``) for work without notebooks.
+
+Subcommands:
+
+- ``trace``: the per-layer table of chapter 3 (``trace_layers`` and ``totals``)
+  for an architecture, a channel ratio and an input size;
+- ``train``: a preset from ``vggcourse.train``, or explicit overrides of its
+  fields, with Keras' progress bar, a resumable backup, a checkpoint and a
+  history CSV.
+
+Each subcommand is registered by a function ``add_parser(subparsers)`` that
+adds its parser to ``subparsers`` and sets ``run``, a function from the parsed
+arguments to an exit status, as a default (``parser.set_defaults(run=...)``).
+A new subcommand is one more entry in ``SUBCOMMANDS``.
+
+Bad options never end in a traceback. Syntax errors are argparse's (exit 2);
+a ``ValueError`` or ``TypeError`` from the library, which names the argument
+in Keras' style, is printed on one line as ``vggcourse <command>: error: ...``,
+also with exit status 2.
+"""
+
+import argparse
+import dataclasses
+import functools
+import os
+import sys
+
+import pandas as pd
+
+from vggcourse._quiet import import_tensorflow
+
+import_tensorflow()
+import keras  # noqa: E402
+
+from vggcourse import data, train  # noqa: E402
+from vggcourse.models import VGG_ARCHS, scale_arch, vgg  # noqa: E402
+from vggcourse.trace import totals, trace_layers  # noqa: E402
+
+__all__ = ["SUBCOMMANDS", "add_trace_parser", "add_train_parser", "build_parser", "main"]
+
+PROG = "vggcourse"
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors fit on one line, with a pointer to --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see: {self.prog} --help)\n")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of descriptions and epilogs, such as the presets table."""
+
+
+def _add_subparser(subparsers, name, **kwargs):
+    return subparsers.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+
+def _arch_label(arch, ratio):
+    """'VGG-11, channels / 4', in the words of ``TrainConfig``'s printout."""
+    label = arch.replace("vgg", "VGG-")
+    return label if ratio == 1 else f"{label}, channels / {ratio}"
+
+
+# ---------------------------------------------------------------------------
+# trace
+
+
+def add_trace_parser(subparsers):
+    """Adds ``trace``: the per-layer table and totals of chapter 3."""
+    parser = _add_subparser(
+        subparsers,
+        "trace",
+        help="per-layer shapes, parameters, MACs, activations and receptive fields",
+        description=(
+            "Traces a VGG network layer by layer without running it (vggcourse.trace_layers)\n"
+            "and prints the table, then the totals for one example (vggcourse.totals):\n"
+            "parameters, multiply-accumulates (MACs) and activations, input included."
+        ),
+        epilog="example: python -m vggcourse trace --arch vgg11 --ratio 4 --size 224",
+    )
+    parser.add_argument(
+        "--arch",
+        choices=tuple(VGG_ARCHS),
+        default="vgg11",
+        help="the VGG configuration (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ratio",
+        type=int,
+        default=1,
+        metavar="N",
+        help="divide every block's channels by N; d2l uses 4 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--size",
+        "--image-size",
+        dest="size",
+        type=int,
+        default=224,
+        metavar="PIXELS",
+        help="side of the square input (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        default=1,
+        metavar="N",
+        help="input channels: 1 for Fashion-MNIST, 3 for colour (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--num-classes", type=int, default=10, metavar="N", help="output logits (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--dense-units",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="width of the two hidden dense layers (default: %(default)s)",
+    )
+    parser.add_argument("--csv", metavar="PATH", help="also write the table to this CSV file")
+    parser.set_defaults(run=run_trace)
+    return parser
+
+
+def format_totals(count):
+    """Formats ``totals()`` as chapter 3 prints them, with thousands separators."""
+    return "\n".join(
+        [
+            f"parameters:                        {count['params']:>14,}",
+            f"MACs per example:                  {count['macs']:>14,}"
+            f"  ({count['macs'] / 1e9:.3f} GMACs)",
+            f"activations per example (+input):  {count['activations']:>14,}",
+        ]
+    )
+
+
+def run_trace(args):
+    """Prints the trace of ``args.arch`` at ``args.ratio`` and ``args.size``; returns 0."""
+    net = vgg(
+        scale_arch(VGG_ARCHS[args.arch], args.ratio),
+        num_classes=args.num_classes,
+        dense_units=args.dense_units,
+        name=args.arch,
+    )
+    trace = trace_layers(net, (args.size, args.size, args.channels))
+    count = totals(trace)
+    print(
+        f"{_arch_label(args.arch, args.ratio)}, input {args.size}x{args.size}x{args.channels}, "
+        f"{args.num_classes} classes, dense {args.dense_units}"
+    )
+    print()
+    thousands = {column: "{:,}".format for column in ("params", "macs", "activations")}
+    print(trace.to_string(index=False, formatters=thousands))
+    print()
+    print(format_totals(count))
+    if args.csv:
+        _make_parent(args.csv)
+        trace.to_csv(args.csv, index=False)
+        print(f"\nTable written to {args.csv}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# train
+
+
+def _count_or_all(text):
+    """An argparse type: an integer, or 'all' for None (no limit)."""
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'all', got {text!r}") from None
+
+
+def _presets_table():
+    """The presets side by side, one row per ``TrainConfig`` field."""
+    table = pd.DataFrame(
+        {name: dataclasses.asdict(config) for name, config in train.PRESETS.items()}
+    )
+    table = table.drop(index="name").fillna("all")
+    return table.to_string()
+
+
+def add_train_parser(subparsers):
+    """Adds ``train``: a preset, overridden field by field, with backup, checkpoint and history."""
+    parser = _add_subparser(
+        subparsers,
+        "train",
+        help="train VGG on Fashion-MNIST from a preset or explicit options",
+        description=(
+            "Trains VGG on Fashion-MNIST with vggcourse.train_vgg: a preset, with any of its\n"
+            "fields overridden. The run is backed up after every epoch (Keras' BackupAndRestore):\n"
+            "after an interruption, the same command resumes where it stopped."
+        ),
+        epilog=(
+            "presets: --preset auto picks gpu on a GPU or TPU, with mixed precision and XLA\n"
+            f"where they help, and cpu otherwise; {train.SMOKE_VARIABLE}=1 forces smoke.\n\n"
+            f"{_presets_table()}\n\n"
+            "examples:\n"
+            "  python -m vggcourse train --preset cpu --history runs/cpu.csv \\\n"
+            "      --checkpoint runs/cpu.keras\n"
+            "  python -m vggcourse train --preset gpu --epochs 20 \\\n"
+            "      --backup-dir /content/drive/MyDrive/vgg-backup"
+        ),
+    )
+    parser.add_argument(
+        "--preset",
+        choices=("auto", *train.PRESETS),
+        default="auto",
+        help="the starting configuration (default: %(default)s); "
+        f"{train.SMOKE_VARIABLE}=1 forces smoke",
+    )
+
+    overrides = parser.add_argument_group(
+        "overrides", "fields of the preset's TrainConfig; each one left out keeps the preset's value"
+    )
+    # SUPPRESS leaves an option that was not given out of the parsed arguments,
+    # so the overrides are exactly the fields the user typed.
+    override = functools.partial(overrides.add_argument, default=argparse.SUPPRESS)
+    override("--name", help="label for printouts and the default backup folder")
+    override("--arch", choices=tuple(VGG_ARCHS), help="the VGG configuration")
+    override("--ratio", type=int, metavar="N", help="divide every block's channels by N")
+    override(
+        "--image-size",
+        "--size",
+        dest="image_size",
+        type=int,
+        metavar="PIXELS",
+        help="side the 28x28 images are resized to",
+    )
+    override("--dense-units", type=int, metavar="N", help="width of the two hidden dense layers")
+    override("--dropout", type=float, metavar="RATE", help="dropout rate after each hidden dense layer")
+    override(
+        "--learning-rate",
+        "--lr",
+        dest="learning_rate",
+        type=float,
+        metavar="LR",
+        help="SGD's (initial) learning rate",
+    )
+    override("--momentum", type=float, metavar="M", help="SGD's momentum; 0 is plain SGD")
+    override(
+        "--lr-schedule",
+        metavar="SCHEDULE",
+        help="constant, or cosine to decay the learning rate to 0 over the run",
+    )
+    override("--batch-size", type=int, metavar="N", help="examples per step, over all replicas")
+    override("--epochs", type=int, metavar="N", help="passes over the training set")
+    override(
+        "--train-examples", type=_count_or_all, metavar="N|all", help="train on the first N images only"
+    )
+    override(
+        "--val-examples",
+        type=_count_or_all,
+        metavar="N|all",
+        help="validate on the first N test images only",
+    )
+    override(
+        "--precision",
+        metavar="POLICY",
+        help="Keras dtype policy: float32, mixed_float16 or mixed_bfloat16",
+    )
+    override(
+        "--jit-compile", action=argparse.BooleanOptionalAction, help="compile each step with XLA"
+    )
+    override(
+        "--seed", type=int, metavar="N", help="seeds the weights, the data order and the dropout masks"
+    )
+
+    inputs = parser.add_argument_group("data")
+    inputs.add_argument(
+        "--source",
+        choices=data.SOURCES,
+        default="auto",
+        help="where to load Fashion-MNIST from (default: %(default)s)",
+    )
+    inputs.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="a folder with the four official .gz files (source auto or dir)",
+    )
+
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help="BackupAndRestore folder: a rerun with the same folder resumes; "
+        "by default one per configuration name in the temporary directory",
+    )
+    outputs.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="save the model after every epoch: PATH.keras for the whole model, "
+        "PATH.weights.h5 for the weights only",
+    )
+    outputs.add_argument(
+        "--history", metavar="PATH.csv", help="write loss and metrics per epoch to this CSV file"
+    )
+    outputs.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        help="Keras' fit verbosity; by default 1 (a progress bar) in a terminal, "
+        "2 (a line per epoch) otherwise",
+    )
+    parser.set_defaults(run=run_train)
+    return parser
+
+
+def train_config(args, devices):
+    """Returns the ``TrainConfig`` that ``args`` ask for, and a line saying how it was chosen.
+
+    The preset is ``auto_config(devices)``'s when ``--preset auto``, when the
+    preset asked for is the one it picks (so that a GPU keeps its mixed
+    precision and XLA), or when ``VGGCOURSE_SMOKE`` forces smoke; otherwise
+    the named entry of ``PRESETS``. The overrides are then applied with
+    ``TrainConfig.replace``, which checks them.
+    """
+    fields = {field.name for field in dataclasses.fields(train.TrainConfig)}
+    overrides = {key: value for key, value in vars(args).items() if key in fields}
+    automatic = train.auto_config(devices, verbose=False)
+    if automatic.name == "smoke" and args.preset != "smoke":
+        how = f"preset 'smoke' instead of {args.preset!r}, because {train.SMOKE_VARIABLE} is set"
+        base = automatic
+    elif args.preset == "auto":
+        base, how = automatic, f"preset {automatic.name!r}, chosen for this hardware"
+    elif args.preset == automatic.name:
+        base, how = automatic, f"preset {automatic.name!r}, as asked"
+    else:
+        base, how = train.PRESETS[args.preset], f"preset {args.preset!r}, as asked"
+    if overrides and "name" not in overrides:
+        # A configuration of its own gets a backup folder of its own, so that
+        # it never resumes another configuration's run.
+        changes = "+".join(f"{key}={value}" for key, value in overrides.items())
+        overrides["name"] = f"{base.name}+{changes}"
+    changed = [f"{key}={value!r}" for key, value in overrides.items() if key != "name"]
+    if changed:
+        how += ", with " + ", ".join(changed)
+    return base.replace(**overrides), how
+
+
+def _checkpoint_callback(path):
+    if path.endswith(".weights.h5"):
+        weights_only = True
+    elif path.endswith(".keras"):
+        weights_only = False
+    else:
+        raise ValueError(
+            "Expected `--checkpoint` to end in .keras (the whole model) or .weights.h5 "
+            f"(the weights only). Received: --checkpoint={path}"
+        )
+    return keras.callbacks.ModelCheckpoint(path, save_weights_only=weights_only)
+
+
+def _make_parent(path):
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+
+
+def run_train(args):
+    """Trains as ``args`` say; returns 0, or 130 if interrupted (the backup stays for a resume)."""
+    devices = train.describe_devices()
+    config, how = train_config(args, devices)
+    callbacks = []
+    if args.checkpoint:
+        callbacks.append(_checkpoint_callback(args.checkpoint))
+        _make_parent(args.checkpoint)
+    backup_dir = args.backup_dir or train.default_backup_dir(config)
+    resuming = os.path.isdir(backup_dir) and bool(os.listdir(backup_dir))
+    if args.history:
+        _make_parent(args.history)
+        # When resuming, the interrupted run's rows are already in the file.
+        callbacks.append(keras.callbacks.CSVLogger(args.history, append=resuming))
+    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+
+    print(f"Device: {devices}")
+    print(f"Configuration: {how}.")
+    print(config)
+    dataset = data.load_fashion_mnist(source=args.source, data_dir=args.data_dir)
+    print(f"Backup: {backup_dir}" + (" (resuming the run backed up there)" if resuming else ""))
+    try:
+        history = train.train_vgg(
+            config, dataset, backup_dir=backup_dir, callbacks=callbacks, verbose=verbose
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted. Run the same command again to resume from the last finished epoch "
+            f"(backed up in {backup_dir}).",
+            file=sys.stderr,
+        )
+        return 130
+    last = {key: values[-1] for key, values in history.history.items() if values}
+    if last:
+        print("Last epoch: " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()))
+    if args.history:
+        print(f"History: {args.history}")
+    if args.checkpoint:
+        print(f"Model saved to {args.checkpoint}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The program.
+
+SUBCOMMANDS = (
+    add_trace_parser,
+    add_train_parser,
+)
+
+
+def build_parser():
+    """Returns the ``vggcourse`` argument parser, with every subcommand in ``SUBCOMMANDS``."""
+    parser = _Parser(
+        prog=PROG,
+        description="VGG, block by block: the course's tools without notebooks.",
+        formatter_class=_HelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="command", required=True)
+    for add_parser in SUBCOMMANDS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status (the ``vggcourse`` console script).
+
+    Args:
+        argv: the arguments, without the program name; by default ``sys.argv[1:]``.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"{PROG} {args.command}"
+    try:
+        status = args.run(args)
+    except (ValueError, TypeError) as error:
+        # The library's messages name the argument, what was expected and
+        # what came in (Keras' style), so they stand on their own.
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    return status or 0
