@@ -192,6 +192,8 @@ def _keras_cache_dir():
 
 def _from_keras():
     cache = _keras_cache_dir()
+    # Deepest first, so that a failed download can remove what it created.
+    created = [folder for folder in (cache, cache.parent, cache.parent.parent) if not folder.exists()]
     try:
         # Made here so that Keras downloads into exactly this folder (it
         # switches to /tmp/.keras when the folder is missing).
@@ -209,7 +211,8 @@ def _from_keras():
     except Exception as e:
         # Offline, Keras raises a plain Exception ("URL fetch failure") after
         # removing the partial file, but leaves the empty folder behind.
-        _remove_if_empty(cache)
+        for folder in dict.fromkeys([cache, *created]):
+            _remove_if_empty(folder)
         raise _SourceUnavailable(f"no Keras cache in {cache}, and the download failed: {e}") from e
     try:
         data = _arrays_from_files(paths)
