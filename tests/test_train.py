@@ -158,7 +158,7 @@ def test_mixed_precision_model_computes_in_float16_with_float32_logits():
 
 
 def test_smoke_training_lowers_the_loss(sample, tmp_path, capsys):
-    history = train.train_vgg(train.PRESETS["smoke"], sample, backup_dir=tmp_path / "backup", verbose=0)
+    history = train.train_vgg(train.PRESETS["smoke"], sample, backup_dir=tmp_path / "backup", verbose=2)
     losses = history.history["loss"]
     assert len(losses) == train.PRESETS["smoke"].epochs
     assert losses[-1] < losses[0] - 0.2

@@ -525,12 +525,15 @@ def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), ver
             finishes deletes it.
         strategy: a ``tf.distribute.Strategy``; by default ``choose_strategy()``.
         callbacks: more Keras callbacks, called after the built-in ones.
-        verbose: passed to ``model.fit``; 2 prints one line per epoch.
+        verbose: passed to ``model.fit``; 2 prints one line per epoch, then
+            the time and throughput of the run; 0 prints nothing.
 
     Returns:
         The ``keras.callbacks.History`` of the run. The trained model is
         ``history.model``; ``history.history`` holds per-epoch ``loss``,
-        ``accuracy``, ``val_loss``, ``val_accuracy`` and ``examples_per_second``.
+        ``accuracy``, ``val_loss``, ``val_accuracy`` and ``examples_per_second``;
+        ``history.seconds`` is the wall time of ``fit`` and ``history.throughput``
+        the examples per second after the first epoch (None after one epoch).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(
@@ -579,7 +582,8 @@ def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), ver
         if speed is not None
         else "one epoch only, so no throughput without its warm-up"
     )
-    print(f"Trained {epochs_run} epoch(s) in {_format_seconds(elapsed)}; {speed}.")
+    if verbose:
+        print(f"Trained {epochs_run} epoch(s) in {_format_seconds(elapsed)}; {speed}.")
     history.throughput = throughput.examples_per_second
     history.seconds = elapsed
     return history
