@@ -167,6 +167,13 @@ def test_bad_options_exit_2_with_one_line_on_stderr(argv, says, capsys):
     assert "Traceback" not in err
 
 
+def test_missing_data_exits_1_with_one_line_naming_the_files(tmp_path, capsys):
+    assert run(["train", "--source", "dir", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "train-images-idx3-ubyte.gz" in err
+    assert "Traceback" not in err
+
+
 def test_a_bad_option_from_the_shell_gives_no_traceback():
     result = python_m_vggcourse("trace", "--size", "16")
     assert result.returncode == 2

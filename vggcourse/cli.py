@@ -16,7 +16,8 @@ A new subcommand is one more entry in ``SUBCOMMANDS``.
 Bad options never end in a traceback. Syntax errors are argparse's (exit 2);
 a ``ValueError`` or ``TypeError`` from the library, which names the argument
 in Keras' style, is printed on one line as ``vggcourse <command>: error: ...``,
-also with exit status 2.
+also with exit status 2. Data that cannot be found (``FileNotFoundError``) is
+reported the same way, with exit status 1.
 """
 
 import argparse
