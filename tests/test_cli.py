@@ -53,7 +53,7 @@ def python_m_vggcourse(*args):
 # Help.
 
 
-@pytest.mark.parametrize("command", ["trace", "train"])
+@pytest.mark.parametrize("command", ["trace", "train", "bench"])
 def test_every_subcommand_has_help(command, capsys):
     assert run([command, "--help"]) == 0
     out = capsys.readouterr().out
@@ -64,7 +64,7 @@ def test_every_subcommand_has_help(command, capsys):
 def test_python_m_vggcourse_help_lists_the_subcommands_without_tensorflow_noise():
     result = python_m_vggcourse("--help")
     assert result.returncode == 0
-    for command in ("trace", "train"):
+    for command in ("trace", "train", "bench"):
         assert f"    {command} " in result.stdout
     assert result.stderr == ""
 

@@ -6,7 +6,9 @@ Subcommands:
   for an architecture, a channel ratio and an input size;
 - ``train``: a preset from ``vggcourse.train``, or explicit overrides of its
   fields, with Keras' progress bar, a resumable backup, a checkpoint and a
-  history CSV.
+  history CSV;
+- ``bench``: the course's input pipeline and training measured against d2l's
+  (``vggcourse.bench``).
 
 Each subcommand is registered by a function ``add_parser(subparsers)`` that
 adds its parser to ``subparsers`` and sets ``run``, a function from the parsed
@@ -33,7 +35,7 @@ from vggcourse._quiet import import_tensorflow
 import_tensorflow()
 import keras  # noqa: E402
 
-from vggcourse import data, train  # noqa: E402
+from vggcourse import bench, data, train  # noqa: E402
 from vggcourse.models import VGG_ARCHS, scale_arch, vgg  # noqa: E402
 from vggcourse.trace import totals, trace_layers  # noqa: E402
 
@@ -413,6 +415,7 @@ def run_train(args):
 SUBCOMMANDS = (
     add_trace_parser,
     add_train_parser,
+    bench.add_parser,
 )
 
 
