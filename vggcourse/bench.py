@@ -47,6 +47,8 @@ from vggcourse.trace import totals, trace_layers  # noqa: E402
 from vggcourse.train import PRESETS, describe_devices, train_vgg  # noqa: E402
 
 __all__ = [
+    "D2L_GPU_EXAMPLES_PER_S",
+    "GPU_PEAKS",
     "REFERENCE",
     "TARGETS",
     "add_parser",
@@ -62,6 +64,7 @@ __all__ = [
     "profile_training",
     "run_bench",
     "target_table",
+    "throughput_bounds",
     "time_to_accuracy",
     "train_examples_per_second",
     "train_table",
@@ -219,7 +222,9 @@ def _first_batches(kind, x, y, image_size, batch_size, num_batches):
     for images, _ in dataset.take(num_batches):
         if prepare is not None:
             images = prepare(images, training=False)
-        images = images.numpy()  # Waits until the batch really exists.
+        # Reading one value waits until the whole batch exists, without
+        # adding a NumPy copy of it to the memory being measured.
+        images[-1, -1, -1, -1].numpy()
         if first_batch_s is None:
             first_batch_s = time.perf_counter() - start
     return first_batch_s, images
@@ -235,7 +240,7 @@ def _pipeline_probe(kind, image_size, batch_size, num_examples, num_batches, sou
         "first_batch_s": first_batch_s,
         "peak_rss_mb": _peak_rss_mb(),
         "batch_shape": list(images.shape),
-        "batch_dtype": str(images.dtype),
+        "batch_dtype": images.dtype.name,
     }
 
 
@@ -457,6 +462,15 @@ def matmul_gflops(n=2048, repeats=10):
     return 2 * n**3 / best / 1e9
 
 
+def _training_flops(config):
+    """(MACs, training FLOPs) per example of ``config``'s network, by ``FLOP_CONVENTION``."""
+    net = vgg(
+        scale_arch(VGG_ARCHS[config.arch], config.ratio), dense_units=config.dense_units, dropout=config.dropout
+    )
+    macs = int(totals(trace_layers(net, (config.image_size, config.image_size, 1)))["macs"])
+    return macs, 3 * 2 * macs
+
+
 def efficiency(config, examples_per_second, reference_gflops):
     """Training FLOP/s implied by a measured speed, against a reference speed.
 
@@ -469,11 +483,7 @@ def efficiency(config, examples_per_second, reference_gflops):
         A dict: the convention (``FLOP_CONVENTION``), MACs and training FLOPs
         per example, achieved GFLOP/s, the reference, and their ratio.
     """
-    net = vgg(
-        scale_arch(VGG_ARCHS[config.arch], config.ratio), dense_units=config.dense_units, dropout=config.dropout
-    )
-    macs = int(totals(trace_layers(net, (config.image_size, config.image_size, 1)))["macs"])
-    flops = 3 * 2 * macs
+    macs, flops = _training_flops(config)
     achieved = examples_per_second * flops / 1e9
     return {
         "convention": FLOP_CONVENTION,
@@ -483,6 +493,58 @@ def efficiency(config, examples_per_second, reference_gflops):
         "matmul_gflops": reference_gflops,
         "ratio": achieved / reference_gflops,
     }
+
+
+# ---------------------------------------------------------------------------
+# An estimate for GPUs.
+
+# Published peak arithmetic throughput in TFLOP/s, dense (without structured
+# sparsity): float32 on the ordinary cores, and 16-bit (float16 or bfloat16)
+# on the tensor cores.
+GPU_PEAKS = {
+    # NVIDIA T4 datasheet: 8.1 TFLOPS single precision, 65 TFLOPS mixed precision (FP16/FP32).
+    "T4": {"float32": 8.1, "16-bit": 65.0},
+    # NVIDIA A100 datasheet: 19.5 TFLOPS FP32, 312 TFLOPS BF16/FP16 tensor core (624 with sparsity).
+    "A100": {"float32": 19.5, "16-bit": 312.0},
+    # NVIDIA H100 datasheet, SXM: 67 TFLOPS FP32, 1,979 TFLOPS BF16 tensor core with sparsity,
+    # so about 990 dense.
+    "H100": {"float32": 67.0, "16-bit": 989.0},
+}
+
+# d2l (TensorFlow, v0.17), section "Networks Using Blocks (VGG)": examples per
+# second on its GPU, lowest and highest over the book's builds.
+D2L_GPU_EXAMPLES_PER_S = (2931, 2960)
+
+
+def throughput_bounds(config=None, peaks=None):
+    """An ESTIMATE: the training examples per second that each GPU's peak FLOP/s would allow.
+
+    The bound is peak FLOP/s divided by the training FLOPs per example
+    (``FLOP_CONVENTION``). No real run reaches it: memory bandwidth, the
+    layers that do no multiply-accumulates, the input pipeline and the
+    launch of thousands of small kernels all take their share.
+
+    Args:
+        config: the ``TrainConfig`` whose network is counted; by default
+            ``PRESETS["gpu"]``, d2l's VGG-11 with a quarter of the channels
+            at 224 px.
+        peaks: ``{gpu: {precision: TFLOP/s}}``; by default ``GPU_PEAKS``.
+
+    Returns:
+        A ``pandas.DataFrame`` with one row per GPU and precision: the peak
+        in TFLOP/s and the bound in examples per second.
+    """
+    config = PRESETS["gpu"] if config is None else config
+    peaks = GPU_PEAKS if peaks is None else peaks
+    _, flops = _training_flops(config)
+    rows = [
+        {"GPU": gpu, "precision": precision, "peak TFLOP/s": peak, "bound (examples/s)": peak * 1e12 / flops}
+        for gpu, by_precision in peaks.items()
+        for precision, peak in by_precision.items()
+    ]
+    table = pd.DataFrame(rows).set_index(["GPU", "precision"])
+    table.attrs["train_flops_per_example"] = flops
+    return table
 
 
 # ---------------------------------------------------------------------------
@@ -916,7 +978,7 @@ def pipeline_table(results):
     """Both pipelines side by side: first batch, peak and own memory, and the batch they yield."""
     pipeline = results["pipeline"]
     rows = {}
-    for kind, label in (("ours", "course (make_dataset + model layers)"), ("d2l", "d2l (get_dataloader)")):
+    for kind, label in (("ours", "course: make_dataset + model's rescale, resize"), ("d2l", "d2l: get_dataloader")):
         entry = pipeline[kind]
         rows[label] = {
             "first batch (s)": entry.get("first_batch_s"),
@@ -954,7 +1016,10 @@ def train_table(results):
 def profile_table(results):
     """Where the profiled training step spends its op time, by what the ops do."""
     profile = results["profile"]
-    table = pd.DataFrame(profile["categories"]).set_index("category")
+    categories = pd.DataFrame(profile["categories"]).set_index("category")
+    table = pd.DataFrame(
+        {"ms per step": categories["ms_per_step"], "% of op time": 100 * categories["share"]}
+    )
     table.index.name = (
         f"{profile['wall_ms_per_step']:.1f} ms per step, {profile['op_ms_per_step']:.1f} ms of op time"
     )
