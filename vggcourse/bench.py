@@ -9,15 +9,17 @@
 - ``train``: steady-state training examples per second of the course's
   training path (``train_vgg``) and of d2l's (``d2l_dataloader`` and
   ``baseline.train_ch6``), same model, image size and batch size; also the
-  course's path with XLA and with mixed precision;
+  course's path with d2l's optimizer, with XLA and with mixed precision;
 - ``efficiency``: the training FLOP/s that the traced MACs imply, against
   TensorFlow's own matrix multiplication on the same machine;
+- ``profile`` (optional): where a training step's time goes, from
+  TensorFlow's profiler;
 - ``time_to_accuracy`` (optional, slow): wall time for a preset to reach a
   test accuracy.
 
 ``target_table()`` checks the results against the course's targets.
 ``REFERENCE`` is a run on the course's 2-core CPU machine, written by
-``python -m vggcourse bench --time-to-accuracy --json vggcourse/results/bench_cpu.json``.
+``python -m vggcourse bench --profile --time-to-accuracy --json vggcourse/results/bench_cpu.json``.
 """
 
 import argparse
@@ -28,6 +30,7 @@ import math
 import os
 import pathlib
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,7 @@ from vggcourse.train import PRESETS, describe_devices, train_vgg  # noqa: E402
 __all__ = [
     "D2L_GPU_EXAMPLES_PER_S",
     "GPU_PEAKS",
+    "MAC_CATEGORIES",
     "REFERENCE",
     "TARGETS",
     "add_parser",
@@ -145,6 +149,8 @@ def machine():
     memory = _meminfo_bytes("MemTotal")
     return {
         "cpu": _cpu_model(),
+        # Other work on a shared machine slows a benchmark down; this says how much there was.
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "cores": os.cpu_count(),
         "memory_gb": round(memory / 1e9, 1) if memory else None,
         "python": platform.python_version(),
@@ -167,11 +173,24 @@ def _meminfo_bytes(field):
 
 
 def _peak_rss_mb():
-    """This process's peak resident memory so far (Linux's VmHWM), in MB."""
+    """This process's peak resident memory so far, in MB.
+
+    On Linux this is ``VmHWM`` from ``/proc/self/status``, the high-water mark
+    of this process's own memory. ``getrusage``'s ``ru_maxrss`` would not do
+    in a fresh process: Linux carries it over from the parent through fork
+    and exec, so a child of a large process reports the parent's size.
+    """
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / MB
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
+    # macOS reports bytes, other systems KiB.
     return peak / MB if sys.platform == "darwin" else peak * 1024 / MB
 
 
@@ -250,13 +269,19 @@ from vggcourse.bench import _pipeline_probe
 print(json.dumps(_pipeline_probe(**json.loads(sys.argv[1]))))
 """
 
-# Imports TensorFlow (and Keras, which TensorFlow 2.16+ imports with it), nothing else.
+# Imports TensorFlow (and Keras, which TensorFlow 2.16+ imports with it), nothing
+# else, then reports its peak memory as _peak_rss_mb does.
 _IDLE_SCRIPT = """\
 import json, os, resource, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow, keras
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_rss_mb": peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6}))
+try:
+    status = open("/proc/self/status").read()
+    peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak if sys.platform == "darwin" else peak * 1024
+print(json.dumps({"peak_rss_mb": peak / 1e6}))
 """
 
 
@@ -550,8 +575,8 @@ def throughput_bounds(config=None, peaks=None):
 # ---------------------------------------------------------------------------
 # Where the time goes: TensorFlow's profiler.
 
-# Op types (after the ":" in a profiled op's name) by what they do. oneDNN's
-# kernels carry an _Mkl prefix.
+# What a profiled op does, from its type (after the ":" in its name; oneDNN's
+# kernels carry an _Mkl prefix): (category, words in the type, words not in it).
 _OP_CATEGORIES = (
     ("convolution, forward", ("Conv2D",), ("Backprop",)),
     ("convolution, weight gradient", ("Conv2DBackpropFilter",), ()),
@@ -560,10 +585,21 @@ _OP_CATEGORIES = (
     ("pooling", ("MaxPool",), ()),
     ("dropout random numbers", ("StatelessRandom",), ()),
 )
-_OTHER = "everything else (ReLU gradients, optimizer, dropout masks, loss, ...)"
+# The categories whose ops do the multiply-accumulates that trace_layers counts.
+MAC_CATEGORIES = tuple(name for name, _, _ in _OP_CATEGORIES[:4])
+# Categories read from the name scope instead, whatever the op's type.
+_OPTIMIZER = "optimizer update (SGD)"
+_PREPROCESSING = "scaling and resizing (the model's first layers)"
+_OTHER = "everything else (ReLU gradients, dropout masks, loss, metrics, ...)"
+_ORDER = [name for name, _, _ in _OP_CATEGORIES] + [_OPTIMIZER, _PREPROCESSING, _OTHER]
 
 
-def _category(op_type):
+def _category(op_name, op_type):
+    scopes = op_name.split("/")
+    if any(scope == "sgd" or scope.startswith("sgd_") for scope in scopes):
+        return _OPTIMIZER
+    if _layer_of(op_name, ("rescale", "resize")) is not None:
+        return _PREPROCESSING
     for name, include, exclude in _OP_CATEGORIES:
         if any(word in op_type for word in include) and not any(word in op_type for word in exclude):
             return name
@@ -646,10 +682,9 @@ def profile_training(config, data, *, steps=10, warmup_steps=10):
         ops = pd.DataFrame(_op_times(logdir), columns=["name", "type", "seconds"])
     wall = (timer.ends[-1] - timer.ends[warmup_steps - 1]) / steps
 
-    ops["category"] = ops["type"].map(_category)
+    ops["category"] = [_category(name, op_type) for name, op_type in zip(ops["name"], ops["type"])]
     per_step_ms = ops.groupby("category")["seconds"].sum() * 1e3 / steps
-    order = [name for name, _, _ in _OP_CATEGORIES] + [_OTHER]
-    per_step_ms = per_step_ms.reindex(order, fill_value=0.0)
+    per_step_ms = per_step_ms.reindex(_ORDER, fill_value=0.0)
     categories = [
         {"category": name, "ms_per_step": ms, "share": ms / per_step_ms.sum()}
         for name, ms in per_step_ms.items()
@@ -662,7 +697,7 @@ def profile_training(config, data, *, steps=10, warmup_steps=10):
     ops["backward"] = ops["name"].str.contains("gradient_tape/", regex=False)
     layers = []
     for row in trace[trace["macs"] > 0].itertuples():
-        mine = ops[(ops["layer"] == row.layer) & (ops["category"] != _OTHER)]
+        mine = ops[(ops["layer"] == row.layer) & ops["category"].isin([name for name, _, _ in _OP_CATEGORIES])]
         forward_ms = mine.loc[~mine["backward"], "seconds"].sum() * 1e3 / steps
         backward_ms = mine.loc[mine["backward"], "seconds"].sum() * 1e3 / steps
         gflop = 2 * row.macs * batch_size / 1e9
@@ -770,12 +805,13 @@ def run_bench(
     batch_size=None,
     num_examples=60_000,
     num_batches=3,
+    pipeline_repeats=3,
     preset="cpu",
     train_image_size=None,
     ratio=None,
-    train_steps=50,
+    train_steps=100,
     warmup_steps=10,
-    repeats=3,
+    repeats=5,
     variants=True,
     matmul_size=2048,
     with_profile=False,
@@ -791,14 +827,19 @@ def run_bench(
         batch_size: pipelines and training: images per batch; by default
             the preset's.
         num_examples: pipelines: training images they cover.
-        num_batches: pipelines: batches pulled after the first.
+        num_batches: pipelines: batches pulled, the first included.
+        pipeline_repeats: pipelines: fresh processes per pipeline, and for
+            the idle process; the medians count.
         preset: training: the ``PRESETS`` entry whose model is timed, and
             which ``time_to_accuracy`` trains.
         train_image_size: training: image size, instead of the preset's.
         ratio: training: channel ratio, instead of the preset's.
         train_steps: training: timed steps per run.
         warmup_steps: training: steps before the timing starts.
-        repeats: training: runs of each path, alternating; the best counts.
+        repeats: training: runs of each path, alternating, each followed by
+            a matmul measurement; the medians count. On a shared machine the
+            speed drifts from run to run; alternating exposes every path, and
+            the matmul reference, to the same drift.
         variants: training: also time the course's path with each of
             ``VARIANTS``: XLA, and mixed precision with float16 (as on GPUs
             with tensor cores) and with bfloat16 (as on TPUs).
@@ -823,6 +864,7 @@ def run_bench(
         ("batch_size", batch_size),
         ("num_examples", num_examples),
         ("num_batches", num_batches),
+        ("pipeline_repeats", pipeline_repeats),
         ("train_steps", train_steps),
         ("warmup_steps", warmup_steps),
         ("repeats", repeats),
@@ -840,6 +882,7 @@ def run_bench(
         batch_size=batch_size,
         num_examples=num_examples,
         num_batches=num_batches,
+        pipeline_repeats=pipeline_repeats,
         preset=preset,
         train_image_size=config.image_size,
         ratio=config.ratio,
@@ -857,43 +900,70 @@ def run_bench(
     _log(f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores; "
          f"{results['machine']['device']}", verbose)
 
-    _log(f"Pipelines at {image_size} px over {num_examples:,} images, each in a fresh process...", verbose)
+    _log(f"Pipelines at {image_size} px over {num_examples:,} images, each in a fresh process, "
+         f"{pipeline_repeats} time(s)...", verbose)
+    idle_runs = [idle_rss_mb() for _ in range(pipeline_repeats)]
     pipeline = {"image_size": image_size, "batch_size": batch_size, "num_examples": num_examples,
-                "num_batches": num_batches, "idle_rss_mb": idle_rss_mb()}
+                "num_batches": num_batches, "idle_rss_mb": statistics.median(idle_runs), "idle_runs": idle_runs}
+    for _ in range(pipeline_repeats):
+        # Alternating, like the training runs below.
+        for kind in PIPELINES:
+            run = measure_pipeline(
+                kind, image_size=image_size, batch_size=batch_size, num_examples=num_examples,
+                num_batches=num_batches, source=source,
+            )
+            pipeline.setdefault(f"{kind}_runs", []).append(run)
+            _log(f"  {kind}: {run}", verbose)
     for kind in PIPELINES:
-        pipeline[kind] = measure_pipeline(
-            kind, image_size=image_size, batch_size=batch_size, num_examples=num_examples,
-            num_batches=num_batches, source=source,
-        )
-        if "peak_rss_mb" in pipeline[kind]:
-            pipeline[kind]["own_rss_mb"] = pipeline[kind]["peak_rss_mb"] - pipeline["idle_rss_mb"]
-        _log(f"  {kind}: {pipeline[kind]}", verbose)
+        runs = pipeline[f"{kind}_runs"]
+        measured = [run for run in runs if "skipped" not in run]
+        if not measured:
+            pipeline[kind] = runs[0]
+            continue
+        pipeline[kind] = {
+            "first_batch_s": statistics.median(run["first_batch_s"] for run in measured),
+            "peak_rss_mb": statistics.median(run["peak_rss_mb"] for run in measured),
+            "batch_shape": measured[0]["batch_shape"],
+            "batch_dtype": measured[0]["batch_dtype"],
+        }
+        pipeline[kind]["own_rss_mb"] = pipeline[kind]["peak_rss_mb"] - pipeline["idle_rss_mb"]
     results["pipeline"] = pipeline
 
     with contextlib.redirect_stdout(io.StringIO()):
         data = load_fashion_mnist(source=source)
     _log(f"Training {config.arch}, channels / {config.ratio}, {config.image_size} px, dense "
          f"{config.dense_units}, batch {batch_size}: {repeats} x {train_steps} steps per path...", verbose)
-    runs = {"ours": [], "d2l": []}
+    # The course's path three ways: its own recipe; with d2l's optimizer (SGD
+    # without momentum, constant learning rate), which isolates the pipeline
+    # and the training loop; and d2l's.
+    paths = {
+        "ours": ("ours", config),
+        "ours_plain_sgd": ("ours", config.replace(momentum=0.0, lr_schedule="constant")),
+        "d2l": ("d2l", config),
+    }
+    runs = {key: [] for key in paths}
+    matmul_runs = []
     for _ in range(repeats):
-        # Alternating, so that a slow spell on a shared machine hits both paths.
-        for path in PIPELINES:
-            runs[path].append(
-                train_examples_per_second(path, config, data, steps=train_steps, warmup_steps=warmup_steps)
+        # Alternating, so that a slow spell on a shared machine hits every path.
+        for key, (path, path_config) in paths.items():
+            runs[key].append(
+                train_examples_per_second(path, path_config, data, steps=train_steps, warmup_steps=warmup_steps)
             )
-            _log(f"  {path}: {runs[path][-1]:,.1f} examples/s", verbose)
+            _log(f"  {key}: {runs[key][-1]:,.1f} examples/s", verbose)
+        matmul_runs.append(matmul_gflops(matmul_size))
+        _log(f"  matmul: {matmul_runs[-1]:,.1f} GFLOP/s", verbose)
     train = {
         "arch": config.arch,
         "ratio": config.ratio,
         "image_size": config.image_size,
         "dense_units": config.dense_units,
         "batch_size": batch_size,
+        "ours_optimizer": f"SGD, momentum {config.momentum:g}, learning rate {config.lr_schedule}",
+        "d2l_optimizer": "SGD, momentum 0, learning rate constant",
         "steps": train_steps,
         "warmup_steps": warmup_steps,
-        "ours_ex_per_s": max(runs["ours"]),
-        "d2l_ex_per_s": max(runs["d2l"]),
-        "ours_runs": runs["ours"],
-        "d2l_runs": runs["d2l"],
+        **{f"{key}_ex_per_s": statistics.median(speeds) for key, speeds in runs.items()},
+        **{f"{key}_runs": speeds for key, speeds in runs.items()},
     }
     if variants:
         for key, change in VARIANTS.items():
@@ -907,8 +977,9 @@ def run_bench(
             _log(f"  ours with {key}: {speed:,.1f} examples/s", verbose)
     results["train"] = train
 
-    results["efficiency"] = efficiency(config, train["ours_ex_per_s"], matmul_gflops(matmul_size))
+    results["efficiency"] = efficiency(config, train["ours_ex_per_s"], statistics.median(matmul_runs))
     results["efficiency"]["matmul_size"] = matmul_size
+    results["efficiency"]["matmul_runs"] = matmul_runs
     _log(f"Efficiency: {results['efficiency']['achieved_gflops']:.1f} GFLOP/s training, "
          f"{results['efficiency']['matmul_gflops']:.1f} GFLOP/s matmul", verbose)
 
@@ -922,6 +993,7 @@ def run_bench(
         _log(f"Training preset {preset!r} until test accuracy {target_accuracy}...", verbose)
         results["time_to_accuracy"] = time_to_accuracy(base, data, target_accuracy)
         _log(f"  {results['time_to_accuracy']['seconds']} s", verbose)
+    results["machine"]["load_average_1min_at_end"] = machine()["load_average_1min"]
     results["targets"] = target_table(results).to_dict(orient="records")
     return results
 
@@ -996,8 +1068,9 @@ def train_table(results):
     """Training speeds: both paths, and the course's with XLA and with mixed precision."""
     train = results["train"]
     rows = {
-        "course: train_vgg": train["ours_ex_per_s"],
-        "d2l: d2l_dataloader + train_ch6": train["d2l_ex_per_s"],
+        f"course: train_vgg ({train['ours_optimizer']})": train["ours_ex_per_s"],
+        f"course: train_vgg, d2l's optimizer ({train['d2l_optimizer']})": train["ours_plain_sgd_ex_per_s"],
+        f"d2l: d2l_dataloader + train_ch6 ({train['d2l_optimizer']})": train["d2l_ex_per_s"],
     }
     labels = {"xla": "course, XLA (jit_compile=True)", "mixed_float16": "course, mixed_float16",
               "mixed_bfloat16": "course, mixed_bfloat16"}
@@ -1084,15 +1157,18 @@ def add_parser(subparsers):
                        help="images per batch, for the pipelines and training; by default the preset's")
     pipes.add_argument("--num-examples", type=int, default=60_000, help="training images the pipelines cover")
     pipes.add_argument("--num-batches", type=int, default=3, help="batches pulled from each pipeline")
+    pipes.add_argument("--pipeline-repeats", type=int, default=3,
+                       help="fresh processes per pipeline, alternating; the medians count")
     training = parser.add_argument_group("training")
     training.add_argument("--preset", choices=tuple(PRESETS), default="cpu",
                           help="the model timed, and trained by --time-to-accuracy")
     training.add_argument("--train-size", dest="train_image_size", type=int, default=None,
                           help="image size for the timed training, instead of the preset's")
     training.add_argument("--ratio", type=int, default=None, help="channel ratio, instead of the preset's")
-    training.add_argument("--train-steps", type=int, default=50, help="timed steps per run")
+    training.add_argument("--train-steps", type=int, default=100, help="timed steps per run")
     training.add_argument("--warmup-steps", type=int, default=10, help="steps before the timing starts")
-    training.add_argument("--repeats", type=int, default=3, help="runs of each path; the best counts")
+    training.add_argument("--repeats", type=int, default=5,
+                          help="runs of each path, alternating with a matmul; the medians count")
     training.add_argument("--no-variants", dest="variants", action="store_false",
                           help="skip timing the course's path with XLA and with mixed precision")
     training.add_argument("--matmul-size", type=int, default=2048, help="side of the reference matmul")
@@ -1114,6 +1190,7 @@ def run_command(args):
         batch_size=args.batch_size,
         num_examples=args.num_examples,
         num_batches=args.num_batches,
+        pipeline_repeats=args.pipeline_repeats,
         preset=args.preset,
         train_image_size=args.train_image_size,
         ratio=args.ratio,
