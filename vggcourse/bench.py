@@ -1212,15 +1212,3 @@ def run_command(args):
         path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"\nResults written to {path}")
     return 0
-
-
-def main(argv=None):
-    """``python -m vggcourse.bench``: the ``bench`` subcommand on its own."""
-    parser = argparse.ArgumentParser(prog="python -m vggcourse.bench")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
