@@ -37,6 +37,7 @@ import tempfile
 import time
 import warnings
 
+from vggcourse._checks import check_int
 from vggcourse._quiet import _stderr_to_devnull, import_tensorflow
 
 tf = import_tensorflow()
@@ -108,17 +109,6 @@ TARGETS = (
 
 # ---------------------------------------------------------------------------
 # Argument checks, in Keras' style.
-
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"Expected `{name}` to be an integer >= {minimum}. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
-    return value
 
 
 def _check_preset(preset):
@@ -212,7 +202,7 @@ def preprocessing(image_size):
         A ``keras.Sequential`` from uint8 ``(batch, 28, 28, 1)`` to float32
         ``(batch, image_size, image_size, 1)`` in [0, 1].
     """
-    _check_int("image_size", image_size)
+    check_int("image_size", image_size)
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1), dtype="uint8", name="images"),
@@ -341,7 +331,7 @@ def measure_pipeline(kind, *, image_size=224, batch_size=128, num_examples=60_00
         ("num_examples", num_examples),
         ("num_batches", num_batches),
     ):
-        _check_int(name, value)
+        check_int(name, value)
     if kind == "d2l":
         needed, available = _d2l_bytes(image_size, num_examples), _meminfo_bytes("MemAvailable")
         if available is not None and needed > 0.9 * available:
@@ -432,8 +422,8 @@ def train_examples_per_second(path, config, data, *, steps=50, warmup_steps=10):
     """
     if path not in PIPELINES:
         raise ValueError(f"Expected `path` to be one of {PIPELINES}. Received: path={path!r}")
-    _check_int("steps", steps)
-    _check_int("warmup_steps", warmup_steps)
+    check_int("steps", steps)
+    check_int("warmup_steps", warmup_steps)
     (x_train, y_train), (x_test, y_test) = data
     batch_size = config.batch_size
     num_examples = (warmup_steps + steps) * batch_size
@@ -473,8 +463,8 @@ def matmul_gflops(n=2048, repeats=10):
     The best of ``repeats`` products of two ``n x n`` matrices, at
     ``2 n**3`` FLOPs each.
     """
-    _check_int("n", n)
-    _check_int("repeats", repeats)
+    check_int("n", n)
+    check_int("repeats", repeats)
     a = tf.random.stateless_normal((n, n), seed=(0, 1))
     b = tf.random.stateless_normal((n, n), seed=(0, 2))
     matmul = tf.function(tf.linalg.matmul)
@@ -668,8 +658,8 @@ def profile_training(config, data, *, steps=10, warmup_steps=10):
         layer of its traced forward GFLOP per step and the milliseconds of
         its forward and backward ops per step, with the GFLOP/s they imply.
     """
-    _check_int("steps", steps)
-    _check_int("warmup_steps", warmup_steps)
+    check_int("steps", steps)
+    check_int("warmup_steps", warmup_steps)
     batch_size = config.batch_size
     num_examples = (warmup_steps + steps) * batch_size
     run = config.replace(name=f"profile-{config.name}", epochs=1, train_examples=num_examples,
@@ -870,7 +860,7 @@ def run_bench(
         ("repeats", repeats),
         ("matmul_size", matmul_size),
     ):
-        _check_int(name, value)
+        check_int(name, value)
     changes = {"batch_size": batch_size}
     if train_image_size is not None:
         changes["image_size"] = train_image_size

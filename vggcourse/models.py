@@ -9,9 +9,9 @@ Layer names follow Keras' ``keras/src/applications/vgg16.py`` (``block1_conv1``,
 to the code without a map.
 """
 
-import numbers
 import types
 
+from vggcourse._checks import check_float, check_int
 from vggcourse._quiet import import_tensorflow
 
 import_tensorflow()
@@ -46,32 +46,6 @@ VGG_ARCHS = types.MappingProxyType(
 # end with what was received.
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"Expected `{name}` to be a positive integer. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
-    if value < 1:
-        raise ValueError(
-            f"Expected `{name}` to be a positive integer. Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-def _check_dropout(dropout):
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
-        raise TypeError(
-            "Expected `dropout` to be a float in [0, 1). "
-            f"Received: dropout={dropout!r} of type {type(dropout).__name__}"
-        )
-    if not 0 <= dropout < 1:
-        raise ValueError(
-            f"Expected `dropout` to be a float in [0, 1). Received: dropout={dropout!r}"
-        )
-    return float(dropout)
-
-
 def _check_conv_arch(conv_arch):
     expected = (
         "Expected `conv_arch` to be a non-empty sequence of "
@@ -89,8 +63,8 @@ def _check_conv_arch(conv_arch):
         num_convs, num_channels = pair
         checked.append(
             (
-                _check_positive_int(f"conv_arch[{i}][0] (num_convs)", num_convs),
-                _check_positive_int(f"conv_arch[{i}][1] (num_channels)", num_channels),
+                check_int(f"conv_arch[{i}][0] (num_convs)", num_convs),
+                check_int(f"conv_arch[{i}][1] (num_channels)", num_channels),
             )
         )
     return tuple(checked)
@@ -188,8 +162,8 @@ def vgg_block(num_convs, num_channels, *, name="block1"):
         (3x3, padding 'same', ReLU) followed by MaxPooling2D(2, strides=2). The
         convolutions keep height and width; the pool halves them.
     """
-    num_convs = _check_positive_int("num_convs", num_convs)
-    num_channels = _check_positive_int("num_channels", num_channels)
+    num_convs = check_int("num_convs", num_convs)
+    num_channels = check_int("num_channels", num_channels)
     if not isinstance(name, str) or not name:
         raise TypeError(f"Expected `name` to be a non-empty string. Received: name={name!r}")
     layers = [
@@ -217,7 +191,7 @@ def scale_arch(conv_arch, ratio):
         A new ``conv_arch`` tuple with the same number of convolutions.
     """
     conv_arch = _check_conv_arch(conv_arch)
-    ratio = _check_positive_int("ratio", ratio)
+    ratio = check_int("ratio", ratio)
     smallest = min(channels for _, channels in conv_arch)
     if smallest // ratio == 0:
         raise ValueError(
@@ -252,9 +226,9 @@ def vgg(conv_arch, num_classes=10, *, dense_units=4096, dropout=0.5, name="vgg")
         softmax in the loss stays numerically stable.
     """
     conv_arch = _check_conv_arch(conv_arch)
-    num_classes = _check_positive_int("num_classes", num_classes)
-    dense_units = _check_positive_int("dense_units", dense_units)
-    dropout = _check_dropout(dropout)
+    num_classes = check_int("num_classes", num_classes)
+    dense_units = check_int("dense_units", dense_units)
+    dropout = check_float("dropout", dropout, 0, 1, low_inclusive=True)
     blocks = [
         vgg_block(num_convs, num_channels, name=f"block{i}")
         for i, (num_convs, num_channels) in enumerate(conv_arch, start=1)

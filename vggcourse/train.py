@@ -20,7 +20,6 @@ never stopped.
 
 import dataclasses
 import math
-import numbers
 import os
 import tempfile
 import time
@@ -28,6 +27,7 @@ import types
 
 import numpy as np
 
+from vggcourse._checks import check_choice, check_float, check_int
 from vggcourse._quiet import import_tensorflow
 
 tf = import_tensorflow()
@@ -59,41 +59,6 @@ _SCHEDULES = ("constant", "cosine")
 
 # ---------------------------------------------------------------------------
 # Configuration.
-
-
-def _check_int(name, value, minimum=1, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"Expected `{name}` to be an integer >= {minimum}"
-            f"{' or None' if allow_none else ''}. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
-    if value < minimum:
-        raise ValueError(f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"Expected `{name}` to be one of {', '.join(map(repr, choices))}. Received: {name}={value!r}"
-        )
-    return value
-
-
-def _check_float(name, value, low, high, low_inclusive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"Expected `{name}` to be a number. Received: {name}={value!r} of type {type(value).__name__}"
-        )
-    if not (low <= value if low_inclusive else low < value) or not value < high:
-        bracket = "[" if low_inclusive else "("
-        raise ValueError(
-            f"Expected `{name}` to be in {bracket}{low}, {high}). Received: {name}={value!r}"
-        )
-    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,24 +107,24 @@ class TrainConfig:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"Expected `name` to be a non-empty string. Received: name={self.name!r}")
-        _check_choice("arch", self.arch, tuple(VGG_ARCHS))
-        _check_int("ratio", self.ratio)
+        check_choice("arch", self.arch, tuple(VGG_ARCHS))
+        check_int("ratio", self.ratio)
         scale_arch(VGG_ARCHS[self.arch], self.ratio)  # Refuses a ratio that leaves 0 channels.
         smallest = min_input_size(VGG_ARCHS[self.arch])
-        _check_int("image_size", self.image_size, minimum=smallest)
-        _check_int("dense_units", self.dense_units)
-        _check_float("dropout", self.dropout, 0, 1, low_inclusive=True)
-        _check_float("learning_rate", self.learning_rate, 0, math.inf)
-        _check_float("momentum", self.momentum, 0, 1, low_inclusive=True)
-        _check_choice("lr_schedule", self.lr_schedule, _SCHEDULES)
-        _check_int("batch_size", self.batch_size)
-        _check_int("epochs", self.epochs)
-        _check_int("train_examples", self.train_examples, allow_none=True)
-        _check_int("val_examples", self.val_examples, allow_none=True)
-        _check_choice("precision", self.precision, _PRECISIONS)
+        check_int("image_size", self.image_size, minimum=smallest)
+        check_int("dense_units", self.dense_units)
+        check_float("dropout", self.dropout, 0, 1, low_inclusive=True)
+        check_float("learning_rate", self.learning_rate, 0, math.inf)
+        check_float("momentum", self.momentum, 0, 1, low_inclusive=True)
+        check_choice("lr_schedule", self.lr_schedule, _SCHEDULES)
+        check_int("batch_size", self.batch_size)
+        check_int("epochs", self.epochs)
+        check_int("train_examples", self.train_examples, allow_none=True)
+        check_int("val_examples", self.val_examples, allow_none=True)
+        check_choice("precision", self.precision, _PRECISIONS)
         if not isinstance(self.jit_compile, bool):
             raise TypeError(f"Expected `jit_compile` to be a bool. Received: jit_compile={self.jit_compile!r}")
-        _check_int("seed", self.seed, minimum=0)
+        check_int("seed", self.seed, minimum=0)
 
     def replace(self, **changes):
         """Returns a copy with some fields changed, checked like a new config."""
