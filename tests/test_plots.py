@@ -1,5 +1,7 @@
 """Specifications for vggcourse.plots: one bar or point per layer, the right data, log scales."""
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")  # Tests draw off-screen.
@@ -150,3 +152,58 @@ def test_confusion_matrix_counts_each_true_and_predicted_pair():
     assert len(ax.texts) == 4
     with pytest.raises(ValueError, match="same length"):
         plots.plot_confusion_matrix([0, 1], [0])
+
+
+# ---------------------------------------------------------------------------
+# Architecture diagrams and receptive fields.
+
+
+def _texts(ax):
+    return [text.get_text() for text in ax.texts if text.get_text()]  # arrows have no text
+
+
+def test_block_diagram_shows_each_layer_and_the_shape_after_it():
+    from vggcourse import vgg_block
+
+    ax = plots.plot_vgg_block(vgg_block(2, 128, name="block2"), (112, 112, 64))
+    texts = _texts(ax)
+    assert texts == [
+        "112×112×64",
+        "block2_conv1\nconv 3×3, 128, ReLU", "112×112×128",
+        "block2_conv2\nconv 3×3, 128, ReLU", "112×112×128",
+        "block2_pool\nmax-pool 2×2, stride 2", "56×56×128",
+    ]
+    assert len(ax.patches) == 3  # one box per layer
+
+
+def test_stack_diagram_shows_vgg11_block_shapes_at_224_pixels():
+    ax = plots.plot_vgg_stack(vgg(VGG_ARCHS["vgg11"], name="vgg11"), (224, 224, 1))
+    shapes = [text for text in _texts(ax) if "\n" not in text]
+    # The seed shape table of the course: d2l's VGG section prints these.
+    assert shapes == ["input", "224×224×1", "112×112×64", "56×56×128", "28×28×256",
+                      "14×14×512", "7×7×512", "10"]
+    assert "block3\n2× conv\n3×3, 256\n+ pool" in _texts(ax)
+    heights = [patch.get_height() for patch in ax.patches]
+    # Each pool halves the side: every block's box is one step lower than the one before.
+    np.testing.assert_allclose(np.diff(heights[:6]), -1.0)
+
+
+def test_receptive_field_heatmaps_are_normalised_and_annotated():
+    one = np.pad(np.ones((3, 3)), 3)
+    two = np.pad(np.outer([1, 2, 3, 2, 1], [1, 2, 3, 2, 1]), 2)
+    axes = plots.plot_receptive_fields([one, two], titles=["one 3x3", "two 3x3"])
+    assert [ax.get_title() for ax in axes] == ["one 3x3", "two 3x3"]
+    np.testing.assert_allclose(axes[1].images[0].get_array(), two / 9)
+    assert "9" in _texts(axes[1]) and len(_texts(axes[0])) == 9
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: plots.plot_vgg_block("block2", (112, 112, 64)), "Expected `block`"),
+    (lambda: plots.plot_vgg_stack(vgg(VGG_ARCHS["vgg11"]), (224, 224)), "Expected `input_shape`"),
+    (lambda: plots.plot_vgg_stack(vgg(VGG_ARCHS["vgg11"]), (224, 0, 1)), "input_shape=(224, 0, 1)"),
+    (lambda: plots.plot_receptive_fields([np.ones(3)]), "Expected `maps`"),
+    (lambda: plots.plot_receptive_fields([np.ones((3, 3))], titles=["a", "b"]), "one title per map"),
+])
+def test_diagram_arguments_are_checked(call, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        call()
