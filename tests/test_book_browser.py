@@ -144,6 +144,26 @@ return {
 };
 """
 
+# Code and output blocks that are wider than the page's column, with every collapsed cell and solution
+# opened first, so that what a reader sees on expanding them is checked too.
+FIND_OVERFLOW = """
+document.querySelectorAll('main details').forEach(d => { d.open = true; });
+const column = document.querySelector('main article.bd-article') || document.querySelector('main');
+const edge = column.getBoundingClientRect().right;
+const cells = Array.from(document.querySelectorAll('main .cell'));
+const blocks = document.querySelectorAll(
+    'main div.highlight pre, main .cell_output, main .cell_output pre, main .cell_output table, ' +
+    'main .cell_output .output');
+return Array.from(blocks)
+  .filter(el => el.getClientRects().length > 0)
+  .filter(el => el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > edge + 1)
+  .map(el => {
+    const cell = el.closest('.cell');
+    const where = cell ? 'cell ' + cells.indexOf(cell) : 'page';
+    return where + ', ' + el.tagName.toLowerCase() + ': ' + el.textContent.trim().slice(0, 70);
+  });
+"""
+
 WAIT_FOR_MATHJAX = """
 const done = arguments[arguments.length - 1];
 if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
@@ -194,6 +214,7 @@ def pages(server, browser):
             page["url"] = browser.current_url
             page["console"] = browser.get_log("browser")
             _screenshot_whole_page(browser, SCREENSHOTS / f"{pathlib.PurePosixPath(docname).name}.png")
+            page["overflowing"] = browser.execute_script(FIND_OVERFLOW)  # opens every fold: last
             seen[docname] = page
         return seen[docname]
 
@@ -283,3 +304,24 @@ def test_a_screenshot_of_every_page_is_saved(pages):
         pages(name)
     saved = {path.stem for path in SCREENSHOTS.glob("*.png")}
     assert {pathlib.PurePosixPath(name).name for name in DOCNAMES} <= saved
+
+
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_no_code_or_output_block_is_wider_than_the_column(pages, docname):
+    overflowing = pages(docname)["overflowing"]
+    assert not overflowing, "blocks that scroll sideways or stick out of the column:\n" + "\n".join(overflowing)
+
+
+def test_a_block_wider_than_the_column_is_found(server, browser):
+    browser.get(urllib.parse.urljoin(server, f"{NOTEBOOK_DOCNAMES[0]}.html"))
+    _wait_until(browser, "return document.readyState === 'complete'")
+    assert browser.execute_script(FIND_OVERFLOW) == [], "the chapter itself should fit"
+    browser.execute_script("""
+        const pre = document.createElement('pre');
+        pre.textContent = 'x'.repeat(200);
+        const output = document.createElement('div');
+        output.className = 'cell_output';
+        output.appendChild(pre);
+        document.querySelector('main .cell').appendChild(output);
+    """)
+    assert any("x" * 70 in block for block in browser.execute_script(FIND_OVERFLOW))
