@@ -9,9 +9,10 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from vggcourse import data
-import tensorflow as tf
+from vggcourse.errors import InvalidArgument
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REAL_DEBIAN_DIR = data.DEBIAN_DIR
@@ -187,7 +188,7 @@ def test_damaged_keras_cache_file_is_reported_and_removed(release, tmp_path):
 def test_missing_file_in_data_dir_is_named(release):
     folder, _ = release
     (folder / data._FILES["y_train"].filename).unlink()
-    with pytest.raises(FileNotFoundError, match="train-labels-idx1-ubyte.gz"):
+    with pytest.raises(data.DataNotFoundError, match="train-labels-idx1-ubyte.gz"):
         data.load_fashion_mnist(data_dir=folder)
 
 
@@ -205,23 +206,23 @@ def test_explicit_source_uses_only_that_source(release, monkeypatch):
 
 
 def test_explicit_source_that_is_unavailable_raises(tmp_path):
-    with pytest.raises(FileNotFoundError, match="'debian'"):
+    with pytest.raises(data.DataNotFoundError, match="'debian'"):
         data.load_fashion_mnist(source="debian")
-    with pytest.raises(FileNotFoundError, match="'keras'"):
+    with pytest.raises(data.DataNotFoundError, match="'keras'"):
         data.load_fashion_mnist(source="keras")
     assert not (tmp_path / "keras-home" / "datasets" / "fashion-mnist").exists()
-    with pytest.raises(ValueError, match="VGGCOURSE_DATA_DIR"):
+    with pytest.raises(InvalidArgument, match="VGGCOURSE_DATA_DIR"):
         data.load_fashion_mnist(source="dir")
 
 
 def test_bad_arguments_raise_keras_style_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"Received: source='kaggle'"):
+    with pytest.raises(InvalidArgument, match=r"Received: source='kaggle'"):
         data.load_fashion_mnist(source="kaggle")
-    with pytest.raises(TypeError, match=r"Received: source=3"):
+    with pytest.raises(InvalidArgument, match=r"Received: source=3"):
         data.load_fashion_mnist(source=3)
-    with pytest.raises(TypeError, match=r"Received: data_dir=42"):
+    with pytest.raises(InvalidArgument, match=r"Received: data_dir=42"):
         data.load_fashion_mnist(data_dir=42)
-    with pytest.raises(ValueError, match=r"Received: source='sample', data_dir="):
+    with pytest.raises(InvalidArgument, match=r"Received: source='sample', data_dir="):
         data.load_fashion_mnist(source="sample", data_dir=tmp_path)
 
 
@@ -349,11 +350,11 @@ def test_epoch_order_is_a_function_of_seed_and_epoch_only():
 
 def test_pipeline_rejects_what_belongs_in_the_model_or_the_loop():
     y = np.zeros(4, np.uint8)
-    with pytest.raises(ValueError, match=r"Received: x with shape \(4, 28, 28\) and dtype float32"):
+    with pytest.raises(InvalidArgument, match=r"Received: x with shape \(4, 28, 28\) and dtype float32"):
         data.make_dataset(np.zeros((4, 28, 28), np.float32), y, 2)
-    with pytest.raises(ValueError, match=r"Received: x with shape \(4, 32, 32\)"):
+    with pytest.raises(InvalidArgument, match=r"Received: x with shape \(4, 32, 32\)"):
         data.make_dataset(np.zeros((4, 32, 32), np.uint8), y, 2)
-    with pytest.raises(ValueError, match=r"Received: epoch=None"):
+    with pytest.raises(InvalidArgument, match=r"Received: epoch=None"):
         data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 2, shuffle=True)
-    with pytest.raises(ValueError, match=r"Received: batch_size=0"):
+    with pytest.raises(InvalidArgument, match=r"Received: batch_size=0"):
         data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 0)
