@@ -2,24 +2,29 @@
 
 Subcommands:
 
-- ``trace``: the per-layer table of chapter 3 (``trace_layers`` and ``totals``)
-  for an architecture, a channel ratio and an input size;
+- ``trace``: the per-layer table of the tracing chapter (``trace_layers`` and
+  ``totals``) for an architecture, a channel ratio and an input size;
 - ``train``: a preset from ``vggcourse.train``, or explicit overrides of its
   fields, with Keras' progress bar, a resumable backup, a checkpoint and a
   history CSV;
 - ``bench``: the course's input pipeline and training measured against d2l's
   (``vggcourse.bench``).
 
-Each subcommand is registered by a function ``add_parser(subparsers)`` that
-adds its parser to ``subparsers`` and sets ``run``, a function from the parsed
+Each subcommand is registered by a function in ``SUBCOMMANDS`` that adds its
+parser to the sub-parsers action and sets ``run``, a function from the parsed
 arguments to an exit status, as a default (``parser.set_defaults(run=...)``).
-A new subcommand is one more entry in ``SUBCOMMANDS``.
+Every command shares one help format, and ``--size`` is always the side, in
+pixels, of the images the network gets.
 
-Bad options never end in a traceback. Syntax errors are argparse's (exit 2);
-a ``ValueError`` or ``TypeError`` from the library, which names the argument
-in Keras' style, is printed on one line as ``vggcourse <command>: error: ...``,
-also with exit status 2. Data that cannot be found (``FileNotFoundError``) is
-reported the same way, with exit status 1.
+Errors:
+
+- a malformed option is argparse's: one line, exit status 2;
+- an argument that the course's own checks refuse (``InvalidArgument``) is
+  printed on one line as ``vggcourse <command>: error: ...``, exit status 2;
+- any other error the course detects and explains itself (``CourseError``,
+  such as data that cannot be found) is printed the same way, exit status 1;
+- anything else, such as an error inside TensorFlow, keeps its traceback,
+  with Python's exit status 1.
 """
 
 import argparse
@@ -28,16 +33,14 @@ import functools
 import os
 import sys
 
+import keras
 import pandas as pd
 
-from vggcourse._quiet import import_tensorflow
-
-import_tensorflow()
-import keras  # noqa: E402
-
-from vggcourse import bench, data, train  # noqa: E402
-from vggcourse.models import VGG_ARCHS, scale_arch, vgg  # noqa: E402
-from vggcourse.trace import totals, trace_layers  # noqa: E402
+from vggcourse import data, train
+from vggcourse.bench import cli as bench_cli
+from vggcourse.errors import CourseError, InvalidArgument
+from vggcourse.models import VGG_ARCHS, vgg_by_name
+from vggcourse.trace import totals, trace_layers
 
 __all__ = ["SUBCOMMANDS", "add_trace_parser", "add_train_parser", "build_parser", "main"]
 
@@ -49,18 +52,18 @@ def _one_line(message):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors fit on one line, with a pointer to --help."""
+    """An ArgumentParser whose errors fit on one line, with a pointer to --help.
+
+    Its help keeps the line breaks of descriptions and epilogs, such as the
+    presets table. Sub-parsers are of the same class, so every command has
+    the same help format.
+    """
+
+    def __init__(self, *args, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see: {self.prog} --help)\n")
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the line breaks of descriptions and epilogs, such as the presets table."""
-
-
-def _add_subparser(subparsers, name, **kwargs):
-    return subparsers.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
 
 
 def _arch_label(arch, ratio):
@@ -75,8 +78,7 @@ def _arch_label(arch, ratio):
 
 def add_trace_parser(subparsers):
     """Adds ``trace``: the per-layer table and totals of chapter 3."""
-    parser = _add_subparser(
-        subparsers,
+    parser = subparsers.add_parser(
         "trace",
         help="per-layer shapes, parameters, MACs, activations and receptive fields",
         description=(
@@ -100,9 +102,9 @@ def add_trace_parser(subparsers):
         help="divide every block's channels by N; d2l uses 4 (default: %(default)s)",
     )
     parser.add_argument(
-        "--size",
         "--image-size",
-        dest="size",
+        "--size",
+        dest="image_size",
         type=int,
         default=224,
         metavar="PIXELS",
@@ -143,17 +145,13 @@ def format_totals(count):
 
 
 def run_trace(args):
-    """Prints the trace of ``args.arch`` at ``args.ratio`` and ``args.size``; returns 0."""
-    net = vgg(
-        scale_arch(VGG_ARCHS[args.arch], args.ratio),
-        num_classes=args.num_classes,
-        dense_units=args.dense_units,
-        name=args.arch,
-    )
-    trace = trace_layers(net, (args.size, args.size, args.channels))
+    """Prints the trace of ``args.arch`` at ``args.ratio`` and ``args.image_size``; returns 0."""
+    net = vgg_by_name(args.arch, args.ratio, args.num_classes, dense_units=args.dense_units)
+    size = args.image_size
+    trace = trace_layers(net, (size, size, args.channels))
     count = totals(trace)
     print(
-        f"{_arch_label(args.arch, args.ratio)}, input {args.size}x{args.size}x{args.channels}, "
+        f"{_arch_label(args.arch, args.ratio)}, input {size}x{size}x{args.channels}, "
         f"{args.num_classes} classes, dense {args.dense_units}"
     )
     print()
@@ -193,8 +191,7 @@ def _presets_table():
 
 def add_train_parser(subparsers):
     """Adds ``train``: a preset, overridden field by field, with backup, checkpoint and history."""
-    parser = _add_subparser(
-        subparsers,
+    parser = subparsers.add_parser(
         "train",
         help="train VGG on Fashion-MNIST from a preset or explicit options",
         description=(
@@ -355,7 +352,7 @@ def _checkpoint_callback(path):
     elif path.endswith(".keras"):
         weights_only = False
     else:
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `--checkpoint` to end in .keras (the whole model) or .weights.h5 "
             f"(the weights only). Received: --checkpoint={path}"
         )
@@ -415,17 +412,13 @@ def run_train(args):
 SUBCOMMANDS = (
     add_trace_parser,
     add_train_parser,
-    bench.add_parser,
+    bench_cli.add_parser,
 )
 
 
 def build_parser():
     """Returns the ``vggcourse`` argument parser, with every subcommand in ``SUBCOMMANDS``."""
-    parser = _Parser(
-        prog=PROG,
-        description="VGG, block by block: the course's tools without notebooks.",
-        formatter_class=_HelpFormatter,
-    )
+    parser = _Parser(prog=PROG, description="VGG, block by block: the course's tools without notebooks.")
     subparsers = parser.add_subparsers(dest="command", metavar="command", required=True)
     for add_parser in SUBCOMMANDS:
         add_parser(subparsers)
@@ -443,12 +436,9 @@ def main(argv=None):
     prog = f"{PROG} {args.command}"
     try:
         status = args.run(args)
-    except (ValueError, TypeError) as error:
-        # The library's messages name the argument, what was expected and
-        # what came in (Keras' style), so they stand on their own.
+    except CourseError as error:
+        # The course's own messages name the argument or the file, what was
+        # expected and what came in (Keras' style), so they stand on their own.
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:
-        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, InvalidArgument) else 1
     return status or 0
