@@ -9,6 +9,8 @@ back as an ``int``).
 import numbers
 import os
 
+import numpy as np
+
 from vggcourse.errors import InvalidArgument
 
 
@@ -49,7 +51,7 @@ def check_float(name, value, low, high, low_inclusive=False, high_inclusive=Fals
 
 def check_bool(name, value):
     """Returns ``value`` if it is True or False (a NumPy bool comes back as a ``bool``)."""
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+    if not isinstance(value, (bool, np.bool_)):
         raise InvalidArgument(f"Expected `{name}` to be True or False. {_received(name, value)}")
     return bool(value)
 
@@ -106,3 +108,14 @@ def check_shape(name, shape, *, ranks=None, example=(224, 224, 3), batch_axis=Fa
     ):
         raise InvalidArgument(f"{expected}. Received: {name}={shape}")
     return tuple(int(size) for size in sizes)
+
+
+def check_labels(name, labels, num_classes):
+    """Returns ``labels`` as a 1D integer NumPy array if every label is a class in ``[0, num_classes)``."""
+    labels = np.asarray(labels)
+    expected = f"Expected `{name}` to be integer class labels in [0, {num_classes})"
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise InvalidArgument(f"{expected}. Received: {name} of shape {labels.shape} and dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise InvalidArgument(f"{expected}. Received: {name} with values from {labels.min()} to {labels.max()}")
+    return labels

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vggcourse._checks import check_choice, check_int, check_path
+from vggcourse._checks import check_choice, check_int, check_labels, check_path
 from vggcourse.errors import CourseError, InvalidArgument
 
 __all__ = [
@@ -118,9 +118,10 @@ def _read_verified(path, spec):
     try:
         with gzip.open(path, "rb") as f:
             content = f.read()
-    except (OSError, EOFError, zlib.error) as e:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         # A truncated gzip stream raises EOFError, a damaged one BadGzipFile
-        # (an OSError) or zlib.error.
+        # or zlib.error. Any other OSError, such as a permission error, says
+        # nothing about the content, and is not caught.
         raise DataIntegrityError(
             f"Could not decompress {path}: {e}. The file is truncated or corrupt; "
             f"delete it and get it again from {ZALANDO_URL}."
@@ -223,7 +224,8 @@ def _from_keras():
         data = _arrays_from_files(paths)
     except DataIntegrityError:
         # Keras checks no hash, so an interrupted download can sit in its
-        # cache. Remove the bad file, so that the next call downloads it again.
+        # cache. Remove the file whose content is wrong, and only that one,
+        # so that the next call downloads it again.
         for key, spec in _FILES.items():
             try:
                 _read_verified(paths[key], spec)
@@ -346,7 +348,7 @@ def load_fashion_mnist(source="auto", data_dir=None):
 # The input pipeline.
 
 
-def _check_images_and_labels(x, y):
+def _check_images_and_labels(x, y, num_classes):
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[1:3] != (28, 28) or x.shape[3:] not in ((), (1,)):
         raise InvalidArgument(
@@ -361,7 +363,7 @@ def _check_images_and_labels(x, y):
             f"Expected `y` to be {len(x)} integer labels, one per image. "
             f"Received: y with shape {y.shape}"
         )
-    return x.reshape(-1, 28, 28, 1), y
+    return x.reshape(-1, 28, 28, 1), check_labels("y", y, check_int("num_classes", num_classes))
 
 
 def _check_epoch(epoch, shuffle):
@@ -376,7 +378,7 @@ def _check_epoch(epoch, shuffle):
     return check_int("epoch", epoch, minimum=0)
 
 
-def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None):
+def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_classes=len(CLASS_NAMES)):
     """Builds a tf.data pipeline: shuffle uint8 images, then batch, then prefetch.
 
     Shuffling happens *before* batching, on the compact uint8 images, so each
@@ -391,7 +393,7 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None):
 
     Args:
         x: uint8 images of shape ``(n, 28, 28)`` or ``(n, 28, 28, 1)``.
-        y: integer labels of shape ``(n,)``.
+        y: integer labels of shape ``(n,)``, each in ``[0, num_classes)``.
         batch_size: examples per batch; the last batch may be smaller.
         shuffle: whether to shuffle. Training data: True; test data: False.
         seed: integer seed of the shuffle.
@@ -399,13 +401,14 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None):
             the training loop sets at the start of every epoch (as
             ``vggcourse.train.EpochSeeds`` does), or an integer for one fixed
             order.
+        num_classes: how many classes the labels index; Fashion-MNIST's 10.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` batches: uint8 tensors of
         shape ``(batch, 28, 28, 1)`` and ``(batch,)``, with a known number of
         batches.
     """
-    x, y = _check_images_and_labels(x, y)
+    x, y = _check_images_and_labels(x, y, num_classes)
     batch_size = check_int("batch_size", batch_size)
     seed = check_int("seed", seed, minimum=0)
     epoch = _check_epoch(epoch, shuffle)

@@ -95,6 +95,11 @@ def _spatial_dims(input_shape):
 
 def _check_input_size(owner, input_shape, minimum):
     height, width = _spatial_dims(input_shape)
+    if input_shape[0] == 0:
+        raise InvalidArgument(
+            f"Expected at least one image in the input to `{owner.name}`. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
     for side in (height, width):
         if side is not None and side < minimum:
             raise InvalidArgument(

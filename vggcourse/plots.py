@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
-from vggcourse._checks import check_bool, check_int
+from vggcourse._checks import check_bool, check_int, check_labels
 from vggcourse.errors import InvalidArgument
 from vggcourse.trace import check_trace
 
@@ -257,6 +257,9 @@ def show_images(images, labels, *, predictions=None, class_names=None, ncols=8, 
         )
     ncols = check_int("ncols", ncols)
     names = _class_names(class_names)
+    labels = check_labels("labels", labels, len(names))
+    if predictions is not None:
+        predictions = check_labels("predictions", predictions, len(names))
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
     fig, axes = _figure(
@@ -326,8 +329,9 @@ def plot_confusion_matrix(y_true, y_pred, *, class_names=None, ax=None):
         )
     names = _class_names(class_names)
     k = len(names)
+    y_true, y_pred = check_labels("y_true", y_true, k), check_labels("y_pred", y_pred, k)
     counts = np.zeros((k, k), dtype=int)
-    np.add.at(counts, (y_true.astype(int), y_pred.astype(int)), 1)
+    np.add.at(counts, (y_true, y_pred), 1)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     if ax is None:
         _, ax = _figure(figsize=(6.4, 5.6))
