@@ -11,8 +11,10 @@ import keras
 import pandas as pd
 import pytest
 import tensorflow as tf
+from runs import InterruptAfterEpoch, with_callbacks
+from runs import run_cli as run
 
-from vggcourse import VGG_ARCHS, InvalidArgument, cli, devices, scale_arch, totals, trace_layers, train, vgg
+from vggcourse import VGG_ARCHS, InvalidArgument, backup, cli, devices, scale_arch, totals, trace_layers, train, vgg
 from vggcourse.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -26,14 +28,6 @@ TOTAL_LABELS = {
     "macs": "MACs per example:",
     "activations": "activations per example (+input):",
 }
-
-
-def run(argv):
-    """Runs ``main`` in this process; returns its exit status, argparse's exits included."""
-    try:
-        return main(argv)
-    except SystemExit as exit:
-        return exit.code
 
 
 def printed_totals(out):
@@ -198,12 +192,7 @@ class _TensorFlowFailsDuringTraining(keras.callbacks.Callback):
 
 
 def test_an_error_inside_training_is_not_mistaken_for_a_bad_option(tmp_path, monkeypatch):
-    train_vgg = train.train_vgg
-
-    def failing(config, data, *, callbacks=(), **kwargs):
-        return train_vgg(config, data, callbacks=[*callbacks, _TensorFlowFailsDuringTraining()], **kwargs)
-
-    monkeypatch.setattr(train, "train_vgg", failing)
+    monkeypatch.setattr(train, "train_vgg", with_callbacks(train.train_vgg, _TensorFlowFailsDuringTraining()))
     argv = ["train", "--preset", "smoke", "--source", "sample", "--backup-dir", str(tmp_path / "b")]
     with pytest.raises(tf.errors.InvalidArgumentError):
         main(argv)
@@ -293,7 +282,7 @@ def test_train_overridden_configuration_gets_its_own_backup_folder(monkeypatch):
     plain = config_for(["--preset", "cpu"], CPU, monkeypatch)
     changed = config_for(["--preset", "cpu", "--epochs", "2"], CPU, monkeypatch)
     assert plain.name == "cpu"
-    assert train.default_backup_dir(changed) != train.default_backup_dir(plain)
+    assert backup.backup_folder("runs", changed) != backup.backup_folder("runs", plain)
 
 
 def test_train_all_means_no_limit_on_examples(monkeypatch):
@@ -323,9 +312,9 @@ def test_train_smoke_writes_a_history_row_per_epoch_and_a_loadable_checkpoint(
     tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv(train.SMOKE_VARIABLE, "1")
-    history, checkpoint, backup = tmp_path / "h.csv", tmp_path / "m.keras", tmp_path / "backup"
+    history, checkpoint, backup_dir = tmp_path / "h.csv", tmp_path / "m.keras", tmp_path / "backup"
     argv = ["train", "--preset", "smoke", "--source", "sample", "--history", str(history)]
-    argv += ["--backup-dir", str(backup), "--checkpoint", str(checkpoint)]
+    argv += ["--backup-dir", str(backup_dir), "--checkpoint", str(checkpoint)]
     assert run(argv) == 0
     out = capsys.readouterr().out
     assert "TrainConfig 'smoke'" in out and "Last epoch: " in out
@@ -334,35 +323,21 @@ def test_train_smoke_writes_a_history_row_per_epoch_and_a_loadable_checkpoint(
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(table.columns)
     assert table.loss.iloc[-1] < table.loss.iloc[0]
     # A finished run leaves no backup behind, and its model loads.
-    assert not backup.exists()
+    assert list(backup_dir.iterdir()) == []
     assert keras.models.load_model(checkpoint).output_shape == (None, 10)
-
-
-class _InterruptAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_train_interrupted_run_resumes_and_its_history_gets_every_epoch_once(
     tmp_path, monkeypatch, capsys
 ):
-    history, backup = tmp_path / "h.csv", tmp_path / "backup"
+    history, backup_dir = tmp_path / "h.csv", tmp_path / "backup"
     argv = ["train", "--preset", "smoke", "--source", "sample", "--train-examples", "256"]
-    argv += ["--val-examples", "64", "--history", str(history), "--backup-dir", str(backup)]
+    argv += ["--val-examples", "64", "--history", str(history), "--backup-dir", str(backup_dir)]
     train_vgg = train.train_vgg
-
-    def interrupted(config, data, *, callbacks=(), **kwargs):
-        return train_vgg(config, data, callbacks=[*callbacks, _InterruptAfterEpoch(1)], **kwargs)
-
-    monkeypatch.setattr(train, "train_vgg", interrupted)
+    monkeypatch.setattr(train, "train_vgg", with_callbacks(train_vgg, InterruptAfterEpoch(1)))
     assert run(argv) == 130
     assert "run the same command again" in capsys.readouterr().err.lower()
-    assert len(pd.read_csv(history)) == 2 and backup.exists()
+    assert len(pd.read_csv(history)) == 2 and backup.epochs_backed_up(next(backup_dir.iterdir())) == 2
 
     monkeypatch.setattr(train, "train_vgg", train_vgg)
     assert run(argv) == 0

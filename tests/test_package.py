@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import vggcourse
-from vggcourse import bench, callbacks, data, devices, errors, models, trace, train
+from vggcourse import backup, bench, callbacks, data, devices, errors, models, trace, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_the_package_exports_each_modules_public_names_once():
-    modules = (models, trace, data, devices, train, callbacks, errors)
+    modules = (models, trace, data, devices, train, callbacks, backup, errors)
     expected = [name for module in modules for name in module.__all__]
     assert sorted(vggcourse.__all__) == sorted(expected)
     assert len(set(expected)) == len(expected), "a name is public in two modules"

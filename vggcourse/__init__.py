@@ -9,7 +9,8 @@ lists its public names once, in its ``__all__``; this package exports them all.
 - ``trace``: shapes, parameters, MACs, activations and receptive fields;
 - ``data``: Fashion-MNIST and its input pipeline;
 - ``devices``: the hardware and the ``tf.distribute`` strategy;
-- ``train``: presets and training, with the callbacks of ``callbacks``;
+- ``train``: presets and training, with the callbacks of ``callbacks`` and the
+  backups of ``backup``;
 - ``errors``: the course's own exceptions.
 
 ``vggcourse.plots`` (matplotlib) and ``vggcourse.bench`` (the benchmark of the
@@ -23,7 +24,8 @@ from vggcourse._quiet import import_tensorflow
 # Before any module of the package imports TensorFlow, so that none prints its banner.
 import_tensorflow()
 
-from vggcourse import callbacks, data, devices, errors, models, trace, train
+from vggcourse import backup, callbacks, data, devices, errors, models, trace, train
+from vggcourse.backup import *
 from vggcourse.callbacks import *
 from vggcourse.data import *
 from vggcourse.devices import *
@@ -44,5 +46,6 @@ __all__ = [
     *devices.__all__,
     *train.__all__,
     *callbacks.__all__,
+    *backup.__all__,
     *errors.__all__,
 ]

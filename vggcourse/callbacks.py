@@ -1,16 +1,18 @@
-"""The training loop's own Keras callbacks: exact resume, and throughput.
+"""The training loop's own Keras callbacks: exact resume, throughput, and a stop on divergence.
 
-``train_vgg`` adds both to every run.
+``train_vgg`` adds all three to every run, with ``vggcourse.backup.SafeBackup``.
 """
 
+import math
 import time
 
 import keras
 import numpy as np
 
+from vggcourse.errors import TrainingDiverged
 from vggcourse.models import leaf_layers
 
-__all__ = ["EpochSeeds", "Throughput"]
+__all__ = ["EpochSeeds", "StopOnNaN", "Throughput"]
 
 
 class EpochSeeds(keras.callbacks.Callback):
@@ -18,8 +20,9 @@ class EpochSeeds(keras.callbacks.Callback):
 
     At the start of every epoch it stores the epoch number in the variable
     that ``make_dataset(shuffle=True, epoch=...)`` reads to shuffle, and
-    re-seeds every Dropout layer. ``BackupAndRestore`` restores weights,
-    optimizer state and the epoch counter, but neither of these random
+    re-seeds every Dropout layer. A backup (``vggcourse.backup.SafeBackup``,
+    like Keras' ``BackupAndRestore``) restores weights, optimizer state and
+    the epoch counter, but neither of these random
     states; with this callback a resumed run replays nothing and skips
     nothing, and ends bit-identical to an uninterrupted one (given
     ``tf.config.experimental.enable_op_determinism()``).
@@ -85,3 +88,24 @@ class Throughput(keras.callbacks.Callback):
         if len(self.seconds) < 2:
             return None
         return self.examples_per_epoch * (len(self.seconds) - 1) / sum(self.seconds[1:])
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops a run as soon as its loss is no longer a finite number, by raising ``TrainingDiverged``.
+
+    Keras' ``TerminateOnNaN`` only asks the run to stop: the epoch then ends,
+    and every callback that saves at the end of an epoch (a backup, a
+    checkpoint) saves the broken weights, and the run looks like a success.
+    Raising ends ``fit`` at once, before any of that.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(
+                f"Training diverged: the loss became {float(loss)} at step {batch + 1} of epoch "
+                f"{self.epoch + 1}, and nothing of that epoch was saved"
+            )

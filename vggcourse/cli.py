@@ -32,12 +32,14 @@ import dataclasses
 import functools
 import os
 import sys
+import tempfile
 
 import keras
 import pandas as pd
 
-from vggcourse import data, train
+from vggcourse import backup, data, train
 from vggcourse.bench import cli as bench_cli
+from vggcourse.devices import describe_devices
 from vggcourse.errors import CourseError, InvalidArgument
 from vggcourse.models import VGG_ARCHS, vgg_by_name
 from vggcourse.trace import totals, trace_layers
@@ -160,7 +162,7 @@ def run_trace(args):
     print()
     print(format_totals(count))
     if args.csv:
-        _make_parent(args.csv)
+        os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
         trace.to_csv(args.csv, index=False)
         print(f"\nTable written to {args.csv}")
     return 0
@@ -196,8 +198,9 @@ def add_train_parser(subparsers):
         help="train VGG on Fashion-MNIST from a preset or explicit options",
         description=(
             "Trains VGG on Fashion-MNIST with vggcourse.train_vgg: a preset, with any of its\n"
-            "fields overridden. The run is backed up after every epoch (Keras' BackupAndRestore):\n"
-            "after an interruption, the same command resumes where it stopped."
+            "fields overridden. The run is backed up after every epoch, in a folder of its own\n"
+            "inside --backup-dir (vggcourse.backup): after an interruption, the same command\n"
+            "resumes where it stopped."
         ),
         epilog=(
             "presets: --preset auto picks gpu on a GPU or TPU, with mixed precision and XLA\n"
@@ -291,8 +294,14 @@ def add_train_parser(subparsers):
     outputs.add_argument(
         "--backup-dir",
         metavar="DIR",
-        help="BackupAndRestore folder: a rerun with the same folder resumes; "
-        "by default one per configuration name in the temporary directory",
+        help="the folder to back the run up in, after every epoch: the run keeps its backup in a folder of "
+        "its own inside it, named after the configuration, and a rerun with the same folder resumes; "
+        "by default a folder in the temporary directory",
+    )
+    outputs.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete this configuration's backup first, even one made with other settings, and start afresh",
     )
     outputs.add_argument(
         "--checkpoint",
@@ -337,7 +346,7 @@ def train_config(args, devices):
         base, how = train.PRESETS[args.preset], f"preset {args.preset!r}, as asked"
     if overrides and "name" not in overrides:
         # A configuration of its own gets a backup folder of its own, so that
-        # it never resumes another configuration's run.
+        # it starts afresh instead of meeting another configuration's backup.
         changes = "+".join(f"{key}={value}" for key, value in overrides.items())
         overrides["name"] = f"{base.name}+{changes}"
     changed = [f"{key}={value!r}" for key, value in overrides.items() if key != "name"]
@@ -346,63 +355,100 @@ def train_config(args, devices):
     return base.replace(**overrides), how
 
 
-def _checkpoint_callback(path):
-    if path.endswith(".weights.h5"):
-        weights_only = True
-    elif path.endswith(".keras"):
-        weights_only = False
-    else:
+def _check_checkpoint_suffix(path):
+    if not path.endswith((".weights.h5", ".keras")):
         raise InvalidArgument(
             "Expected `--checkpoint` to end in .keras (the whole model) or .weights.h5 "
             f"(the weights only). Received: --checkpoint={path}"
         )
-    return keras.callbacks.ModelCheckpoint(path, save_weights_only=weights_only)
 
 
-def _make_parent(path):
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
+def _check_can_write(option, folder):
+    """Makes ``folder`` and writes a file in it, or refuses ``option``."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise InvalidArgument(
+            f"Expected `{option}` to be a path that can be written. Received: {option}={folder}, "
+            f"which cannot be written ({e.strerror})"
+        ) from None
+
+
+def check_outputs(args):
+    """Checks every output path, and makes its folders, before any data are loaded or any step is run."""
+    if args.checkpoint:
+        _check_checkpoint_suffix(args.checkpoint)
+    for option, path in (("--checkpoint", args.checkpoint), ("--history", args.history)):
+        if path and os.path.isdir(path):
+            raise InvalidArgument(f"Expected `{option}` to be a file. Received: {option}={path}, which is a folder")
+        if path:
+            _check_can_write(option, os.path.dirname(os.path.abspath(path)))
+    if args.backup_dir and os.path.exists(args.backup_dir) and not os.path.isdir(args.backup_dir):
+        raise InvalidArgument(
+            f"Expected `--backup-dir` to be a folder. Received: --backup-dir={args.backup_dir}, which is a file"
+        )
+    _check_can_write("--backup-dir", args.backup_dir or backup.default_backup_dir())
+
+
+def _save(model, path):
+    if path.endswith(".weights.h5"):
+        model.save_weights(path)
+    else:
+        model.save(path)
+
+
+def _callbacks(args, resuming):
+    callbacks = []
+    if args.checkpoint:
+        weights_only = args.checkpoint.endswith(".weights.h5")
+        callbacks.append(keras.callbacks.ModelCheckpoint(args.checkpoint, save_weights_only=weights_only))
+    if args.history:
+        # When resuming, the interrupted run's rows are already in the file.
+        callbacks.append(keras.callbacks.CSVLogger(args.history, append=resuming))
+    return callbacks
+
+
+def _report(history, args):
+    last = {key: values[-1] for key, values in history.history.items() if values}
+    if last:
+        print("Last epoch: " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()))
+    if args.history and last:
+        print(f"History: {args.history}")
+    if args.checkpoint and not history.epoch:
+        _save(history.model, args.checkpoint)  # Nothing left to train: the restored model.
+    if args.checkpoint:
+        print(f"Model saved to {args.checkpoint}")
 
 
 def run_train(args):
     """Trains as ``args`` say; returns 0, or 130 if interrupted (the backup stays for a resume)."""
-    devices = train.describe_devices()
+    devices = describe_devices()
     config, how = train_config(args, devices)
-    callbacks = []
-    if args.checkpoint:
-        callbacks.append(_checkpoint_callback(args.checkpoint))
-        _make_parent(args.checkpoint)
-    backup_dir = args.backup_dir or train.default_backup_dir(config)
-    resuming = os.path.isdir(backup_dir) and bool(os.listdir(backup_dir))
-    if args.history:
-        _make_parent(args.history)
-        # When resuming, the interrupted run's rows are already in the file.
-        callbacks.append(keras.callbacks.CSVLogger(args.history, append=resuming))
+    check_outputs(args)
+    folder = backup.backup_folder(args.backup_dir or backup.default_backup_dir(), config)
+    restored = 0 if args.restart else backup.epochs_backed_up(folder)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
 
     print(f"Device: {devices}")
     print(f"Configuration: {how}.")
     print(config)
     dataset = data.load_fashion_mnist(source=args.source, data_dir=args.data_dir)
-    print(f"Backup: {backup_dir}" + (" (resuming the run backed up there)" if resuming else ""))
+    print(f"Backup: {folder}" + (f" (resuming after epoch {restored})" if restored else ""))
     try:
-        history = train.train_vgg(
-            config, dataset, backup_dir=backup_dir, callbacks=callbacks, verbose=verbose
-        )
+        history = train.train_vgg(config, dataset, backup_dir=folder.parent, restart=args.restart,
+                                  callbacks=_callbacks(args, resuming=restored > 0), verbose=verbose)
     except KeyboardInterrupt:
         print(
             f"\nInterrupted. Run the same command again to resume from the last finished epoch "
-            f"(backed up in {backup_dir}).",
+            f"(backed up in {folder}).",
             file=sys.stderr,
         )
         return 130
-    last = {key: values[-1] for key, values in history.history.items() if values}
-    if last:
-        print("Last epoch: " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()))
-    if args.history:
-        print(f"History: {args.history}")
-    if args.checkpoint:
-        print(f"Model saved to {args.checkpoint}")
+    if not verbose and not history.epoch:
+        print(f"Nothing left to train: the backup in {folder} already holds {history.restored_epochs} epoch(s).")
+    _report(history, args)
     return 0
 
 

@@ -6,7 +6,7 @@ exception comes from somewhere else (TensorFlow, the operating system, a bug)
 and keeps its traceback.
 """
 
-__all__ = ["CourseError", "InvalidArgument"]
+__all__ = ["CourseError", "InvalidArgument", "TrainingDiverged"]
 
 
 class CourseError(Exception):
@@ -19,3 +19,7 @@ class InvalidArgument(CourseError, ValueError, TypeError):
     It is both a ``ValueError`` and a ``TypeError``, so code that caught
     either before still catches it, whatever the mistake was.
     """
+
+
+class TrainingDiverged(CourseError, ArithmeticError):
+    """The training loss stopped being a finite number; nothing of the failing epoch was saved."""

@@ -21,7 +21,6 @@ never stopped.
 import dataclasses
 import math
 import os
-import tempfile
 import time
 import types
 
@@ -29,12 +28,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vggcourse import backup
 from vggcourse._checks import check_bool, check_choice, check_float, check_int, check_name
-from vggcourse.callbacks import EpochSeeds, Throughput
+from vggcourse.callbacks import EpochSeeds, StopOnNaN, Throughput
 from vggcourse.data import CLASS_NAMES, make_dataset
 from vggcourse.devices import choose_strategy, describe_devices
-from vggcourse.errors import InvalidArgument
+from vggcourse.errors import InvalidArgument, TrainingDiverged
 from vggcourse.models import VGG_ARCHS, min_input_size, scale_arch, vgg_by_name
+from vggcourse.trace import trace_layers, training_memory
 
 __all__ = [
     "PRESETS",
@@ -43,13 +44,16 @@ __all__ = [
     "auto_config",
     "build_model",
     "build_network",
-    "default_backup_dir",
     "predict_labels",
     "preprocessing_layers",
     "train_vgg",
 ]
 
 SMOKE_VARIABLE = "VGGCOURSE_SMOKE"
+# Far above what VGG was made for (224) and what a batch of it fits in on
+# common hardware; train_vgg also refuses, with an estimate, a run that cannot
+# fit in a CPU-only machine's memory.
+MAX_IMAGE_SIZE = 1024
 _PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 _SCHEDULES = ("constant", "cosine")
 
@@ -102,24 +106,31 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_name("name", self.name)
         conv_arch = VGG_ARCHS[check_choice("arch", self.arch, tuple(VGG_ARCHS))]
-        check_int("ratio", self.ratio)
-        scale_arch(conv_arch, self.ratio)  # Refuses a ratio that leaves 0 channels.
-        smallest = min_input_size(conv_arch)
-        check_int("image_size", self.image_size, minimum=smallest)
-        check_int("dense_units", self.dense_units)
-        check_float("dropout", self.dropout, 0, 1, low_inclusive=True)
-        check_float("learning_rate", self.learning_rate, 0, math.inf)
-        check_float("momentum", self.momentum, 0, 1, low_inclusive=True)
-        check_choice("lr_schedule", self.lr_schedule, _SCHEDULES)
-        check_int("batch_size", self.batch_size)
-        check_int("epochs", self.epochs)
-        check_int("train_examples", self.train_examples, allow_none=True)
-        check_int("val_examples", self.val_examples, allow_none=True)
-        check_choice("precision", self.precision, _PRECISIONS)
-        check_bool("jit_compile", self.jit_compile)
-        check_int("seed", self.seed, minimum=0)
+        ratio = check_int("ratio", self.ratio)
+        scale_arch(conv_arch, ratio)  # Refuses a ratio that leaves 0 channels.
+        checked = dict(
+            name=check_name("name", self.name),
+            ratio=ratio,
+            image_size=check_int("image_size", self.image_size, min_input_size(conv_arch), MAX_IMAGE_SIZE),
+            dense_units=check_int("dense_units", self.dense_units),
+            dropout=check_float("dropout", self.dropout, 0, 1, low_inclusive=True),
+            learning_rate=check_float("learning_rate", self.learning_rate, 0, math.inf),
+            momentum=check_float("momentum", self.momentum, 0, 1, low_inclusive=True),
+            lr_schedule=check_choice("lr_schedule", self.lr_schedule, _SCHEDULES),
+            batch_size=check_int("batch_size", self.batch_size),
+            epochs=check_int("epochs", self.epochs),
+            train_examples=check_int("train_examples", self.train_examples, allow_none=True),
+            val_examples=check_int("val_examples", self.val_examples, allow_none=True),
+            precision=check_choice("precision", self.precision, _PRECISIONS),
+            jit_compile=check_bool("jit_compile", self.jit_compile),
+            # NumPy's and so Keras' seeding take seeds below 2**32.
+            seed=check_int("seed", self.seed, minimum=0, maximum=2**32 - 1),
+        )
+        # Plain Python values from here on (a NumPy integer would fail inside
+        # Keras); a frozen dataclass is changed this way only here.
+        for field, value in checked.items():
+            object.__setattr__(self, field, value)
 
     def replace(self, **changes):
         """Returns a copy with some fields changed, checked like a new config."""
@@ -325,28 +336,28 @@ def _compile(model, config, steps_per_epoch):
     )
 
 
-def default_backup_dir(config):
-    """Where ``train_vgg()`` backs up ``config``'s run unless told otherwise."""
-    return os.path.join(tempfile.gettempdir(), "vggcourse-backup", config.name)
-
-
 def _format_seconds(seconds):
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
-def _summary(epochs_run, seconds, examples_per_second):
-    """'Trained 3 epoch(s) in 12 s; 1,234 examples/s after the first epoch's warm-up.'"""
-    if examples_per_second is None:
+def _summary(config, folder, history, epochs_run):
+    """'Trained 3 epoch(s) in 12 s; ...', or why nothing was left to train."""
+    if not epochs_run:
+        return (
+            f"Nothing left to train: the backup in {folder} already holds {history.restored_epochs} epoch(s), "
+            f"and the configuration asks for {config.epochs}. The model is restored from it, and the backup "
+            "is kept; ask for more epochs to train on, or restart to start over."
+        )
+    if history.throughput is None:
         speed = "one epoch only, so no throughput without its warm-up"
     else:
-        speed = f"{examples_per_second:,.0f} examples/s after the first epoch's warm-up"
-    return f"Trained {epochs_run} epoch(s) in {_format_seconds(seconds)}; {speed}."
+        speed = f"{history.throughput:,.0f} examples/s after the first epoch's warm-up"
+    return f"Trained {epochs_run} epoch(s) in {_format_seconds(history.seconds)}; {speed}."
 
 
-def _datasets(config, data, epoch):
-    """The training pipeline, shuffled by ``(config.seed, epoch)``, the validation pipeline, and
-    the number of training examples."""
+def _used_data(config, data):
+    """The part of ``data`` that ``config`` trains and validates on."""
     try:
         (x_train, y_train), (x_test, y_test) = data
     except (TypeError, ValueError):
@@ -354,13 +365,32 @@ def _datasets(config, data, epoch):
             "Expected `data` to be ((x_train, y_train), (x_test, y_test)), as "
             f"load_fashion_mnist() returns. Received: data of type {type(data).__name__}"
         ) from None
-    x_train, y_train = x_train[: config.train_examples], y_train[: config.train_examples]
-    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
-    val_ds = make_dataset(x_test[: config.val_examples], y_test[: config.val_examples], config.batch_size)
-    return train_ds, val_ds, len(x_train)
+    train_part, val_part = slice(config.train_examples), slice(config.val_examples)
+    return (x_train[train_part], y_train[train_part]), (x_test[val_part], y_test[val_part])
 
 
-def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), verbose=2):
+def _check_memory(config, devices, strategy):
+    """Refuses, before any work, a run whose training step cannot fit in a CPU-only machine's memory.
+
+    An accelerator's memory is not known before TensorFlow uses it, so only
+    runs on the CPU are checked, against ``training_memory``'s lower bound.
+    """
+    if devices.kind != "CPU" or not hasattr(os, "sysconf"):
+        return
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    trace = trace_layers(build_network(config), (config.image_size, config.image_size, 1))
+    batch = -(-config.batch_size // strategy.num_replicas_in_sync)
+    needed = int(training_memory(trace, batch, optimizer_slots=1 if config.momentum else 0)["total"])
+    if needed > memory:
+        raise InvalidArgument(
+            f"A training step of this configuration needs about {needed / 1e9:,.1f} GB "
+            f"(vggcourse.training_memory, a lower bound), and this machine has {memory / 1e9:,.1f} GB "
+            f"of memory. Expected a smaller image_size or batch_size. Received: "
+            f"image_size={config.image_size}, batch_size={config.batch_size}"
+        )
+
+
+def train_vgg(config, data, *, backup_dir=None, restart=False, strategy=None, callbacks=(), verbose=2):
     """Trains a fresh model for ``config`` on ``data``, resuming a backed-up run.
 
     Args:
@@ -368,11 +398,16 @@ def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), ver
         data: ``((x_train, y_train), (x_test, y_test))`` as
             ``load_fashion_mnist()`` returns them. The test images serve as
             validation data after each epoch (see ``config.val_examples``).
-        backup_dir: folder for ``keras.callbacks.BackupAndRestore``; by
-            default ``default_backup_dir(config)``. Put it on persistent
-            storage (in Colab, a Google Drive folder) to survive a disconnect.
-            A run that finds a backup there resumes from it; a run that
-            finishes deletes it.
+        backup_dir: the folder to back the run up in, after every epoch; by
+            default ``backup.default_backup_dir()``, in the temporary
+            directory. The run uses a folder of its own inside it,
+            ``backup.backup_folder(backup_dir, config)``, and touches nothing
+            else there. Put it on persistent storage (in Colab, a Google
+            Drive folder) to survive a disconnect. A run that finds its
+            backup resumes from it, if it is of the same configuration and
+            data; a run that finishes deletes it.
+        restart: delete a backup of this configuration's name first, even one
+            of other settings, and start afresh.
         strategy: a ``tf.distribute.Strategy``; by default ``choose_strategy()``.
         callbacks: more Keras callbacks, called after the built-in ones.
         verbose: passed to ``model.fit``; 2 prints one line per epoch, then
@@ -382,46 +417,53 @@ def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), ver
         The ``keras.callbacks.History`` of the run. The trained model is
         ``history.model``; ``history.history`` holds per-epoch ``loss``,
         ``accuracy``, ``val_loss``, ``val_accuracy`` and ``examples_per_second``;
-        ``history.seconds`` is the wall time of ``fit`` and ``history.throughput``
-        the examples per second after the first epoch (None after one epoch).
+        ``history.seconds`` is the wall time of ``fit``, ``history.throughput``
+        the examples per second after the first epoch (None after one epoch),
+        and ``history.restored_epochs`` the epochs restored from a backup.
+
+    Raises:
+        InvalidArgument: a bad argument, or labels, or a run too large for
+            this machine's memory; all before any work.
+        vggcourse.backup.BackupError: the backup folder cannot be used, before
+            any work, or a backup could not be written (the previous one is kept).
+        TrainingDiverged: the loss stopped being finite; the last complete
+            epoch's backup is kept, and nothing of the failing epoch is saved.
     """
     if not isinstance(config, TrainConfig):
         raise InvalidArgument(
             f"Expected `config` to be a TrainConfig. Received: config of type {type(config).__name__}"
         )
-    strategy = strategy or choose_strategy()
-    backup_dir = os.fspath(backup_dir) if backup_dir is not None else default_backup_dir(config)
-
+    used = (x_train, y_train), (x_test, y_test) = _used_data(config, data)
+    devices = describe_devices()
+    strategy = strategy or choose_strategy(devices)
+    _check_memory(config, devices, strategy)
     keras.utils.set_random_seed(config.seed)
     # Created outside the strategy's scope: it lives with the input pipeline
     # on the host, not on the replicas.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    train_ds, val_ds, num_train = _datasets(config, data, epoch)
-    with strategy.scope():
-        model = build_model(config)
-        _compile(model, config, steps_per_epoch=int(train_ds.cardinality()))
-
-    throughput = Throughput(num_train)
-    start = time.perf_counter()
-    history = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        # The order comes from make_dataset's stateless shuffle.
-        shuffle=False,
-        verbose=verbose,
-        callbacks=[
-            EpochSeeds(epoch, config.seed),
-            throughput,
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.BackupAndRestore(backup_dir),
-            *callbacks,
-        ],
-    )
+    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
+    val_ds = make_dataset(x_test, y_test, config.batch_size)
+    backup_dir = backup.default_backup_dir() if backup_dir is None else backup_dir
+    with backup.opened(backup_dir, config, used, restart=restart) as folder:
+        with strategy.scope():
+            model = build_model(config)
+            _compile(model, config, steps_per_epoch=int(train_ds.cardinality()))
+        throughput, saver = Throughput(len(x_train)), backup.SafeBackup(folder, config.epochs)
+        own = [EpochSeeds(epoch, config.seed), throughput, StopOnNaN(), saver]
+        start = time.perf_counter()
+        try:
+            # shuffle=False: the order comes from make_dataset's stateless shuffle.
+            history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
+                                verbose=verbose, callbacks=[*own, *callbacks])
+        except TrainingDiverged as error:
+            done = backup.epochs_backed_up(folder)
+            kept = f"the backup of epoch {done} is kept in {folder}" if done else "no epoch was backed up"
+            raise TrainingDiverged(f"{error}; {kept}. Try a lower learning rate.") from None
     history.seconds = time.perf_counter() - start
     history.throughput = throughput.examples_per_second
+    history.restored_epochs = saver.restored_epochs
     if verbose:
-        print(_summary(len(throughput.seconds), history.seconds, history.throughput))
+        print(_summary(config, folder, history, len(throughput.seconds)))
     return history
 
 
