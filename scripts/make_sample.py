@@ -20,7 +20,6 @@ vggcourse/sample/LICENSE.
 
 import hashlib
 import io
-import pathlib
 import sys
 import zipfile
 

@@ -1,79 +1,108 @@
-"""The benchmark and its d2l baseline: what they measure, and that the command writes every result.
+"""The benchmark and its d2l baseline: what they measure, how results are stored and read.
 
 No test asserts on a timing: they depend on the machine and on what else runs on it.
 """
 
+import dataclasses
 import json
+import pathlib
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
-from vggcourse import PRESETS, assert_same_architecture, baseline, bench, build_model, totals, trace_layers, vgg
-from vggcourse.models import VGG_ARCHS, scale_arch
+from vggcourse import PRESETS, InvalidArgument, build_network, trace_layers
+from vggcourse.bench import baseline, measure, profile, report, schema
+from vggcourse.cli import build_parser, main
+
+PROFILE = pathlib.Path(__file__).parent / "data" / "profile-smoke.xplane.pb"
 
 # Seconds, not minutes: a sliver of every measurement, time to accuracy included.
 TINY = [
-    "--size", "32", "--num-examples", "256", "--num-batches", "2", "--pipeline-repeats", "1",
+    "--pipeline-size", "32", "--num-examples", "256", "--num-batches", "2", "--pipeline-repeats", "1",
     "--preset", "smoke", "--train-steps", "2", "--warmup-steps", "1", "--repeats", "1",
     "--matmul-size", "128", "--profile", "--time-to-accuracy", "--target-accuracy", "0.05",
+    "--source", "sample",
 ]
-TOP_KEYS = {"machine", "settings", "pipeline", "train", "efficiency", "profile", "time_to_accuracy", "targets"}
-
-
-def check_every_key(results):
-    assert TOP_KEYS <= set(results)
-    assert {"cpu", "cores", "tensorflow", "device"} <= set(results["machine"])
-    pipeline = results["pipeline"]
-    assert pipeline["idle_rss_mb"] > 0
-    for kind in ("ours", "d2l"):
-        assert {"first_batch_s", "peak_rss_mb", "own_rss_mb", "batch_shape", "batch_dtype"} <= set(pipeline[kind])
-    assert {"ours_ex_per_s", "ours_plain_sgd_ex_per_s", "d2l_ex_per_s"} <= set(results["train"])
-    assert all(f"ours_{key}_ex_per_s" in results["train"] for key in bench.VARIANTS)
-    assert {"convention", "macs_per_example", "achieved_gflops", "matmul_gflops", "ratio"} <= set(
-        results["efficiency"]
-    )
-    assert {"wall_ms_per_step", "categories", "layers"} <= set(results["profile"])
-    assert {"seconds", "target", "val_accuracy"} <= set(results["time_to_accuracy"])
-    assert [row["target"] for row in results["targets"]] == [key for key, *_ in bench.TARGETS]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from vggcourse.cli import main
-
     path = tmp_path_factory.mktemp("bench") / "out" / "bench.json"
     assert main(["bench", *TINY, "--json", str(path)]) == 0
-    return json.loads(path.read_text())
+    return path
 
 
-def test_bench_command_writes_every_key_of_the_results(tiny_run):
-    check_every_key(tiny_run)
+def test_bench_command_writes_results_in_the_schema_with_every_measurement(tiny_run):
+    results = schema.load_results(tiny_run)
+    assert results == json.loads(tiny_run.read_text())
+    assert results["pipeline"]["idle_rss_mb"] > 0
+    for kind in measure.PIPELINES:
+        assert results["pipeline"][kind]["skipped"] is None
+        assert len(results["pipeline"][kind]["runs"]) == 1
+    assert set(results["train"]["ex_per_s"]) == {"ours", "ours_plain_sgd", "d2l"}
+    assert set(results["train"]["variants_ex_per_s"]) == set(measure.VARIANTS)
+    assert {row["category"] for row in results["profile"]["categories"]} == set(profile.ORDER)
+    assert results["time_to_accuracy"]["preset"] == "smoke"
+    assert [row["target"] for row in results["targets"]] == [key for key, *_ in report.TARGETS]
 
 
 def test_both_pipelines_yield_what_the_network_sees(tiny_run):
     # The same batch for both: float32 images at the requested size, so the comparison is like for like.
-    ours, d2l = tiny_run["pipeline"]["ours"], tiny_run["pipeline"]["d2l"]
-    assert ours["batch_shape"] == d2l["batch_shape"] == [32, 32, 32, 1]
-    assert ours["batch_dtype"] == d2l["batch_dtype"] == "float32"
+    pipeline = schema.load_results(tiny_run)["pipeline"]
+    assert pipeline["ours"]["batch_shape"] == pipeline["d2l"]["batch_shape"] == [32, 32, 32, 1]
+    assert pipeline["ours"]["batch_dtype"] == pipeline["d2l"]["batch_dtype"] == "float32"
 
 
-def test_the_reference_run_shipped_with_the_package_has_every_key():
-    results = bench.load_results()
-    check_every_key(results)
+def test_settings_record_the_presets_values_where_none_were_given(tiny_run):
+    settings = schema.load_results(tiny_run)["settings"]
+    smoke = PRESETS["smoke"]
+    assert (settings["batch_size"], settings["image_size"], settings["ratio"]) == (
+        smoke.batch_size, smoke.image_size, smoke.ratio
+    )
+
+
+def test_the_reference_run_shipped_with_the_package_reads_in_the_schema():
+    results = schema.load_results()
     # The appendix quotes a run over the whole training set at d2l's image size.
     assert results["pipeline"]["num_examples"] == 60_000
     assert results["pipeline"]["image_size"] == 224
     assert results["time_to_accuracy"]["preset"] == "cpu"
+    # VGG-11 / 4 at 32 px with dense 1024, as traced in the tracing chapter's table.
+    assert results["efficiency"]["macs_per_example"] == 10_774_528
 
 
-def test_preprocessing_is_the_models_own_rescale_and_resize():
-    config = PRESETS["smoke"]
-    model = build_model(config)
-    assert [layer.name for layer in model.layers[:2]] == ["rescale", "resize"]
-    theirs = keras.Sequential([keras.Input((28, 28, 1), dtype="uint8"), *model.layers[:2]])
-    assert_same_architecture(bench.preprocessing(config.image_size), theirs, (1, 28, 28, 1))
+def test_results_in_another_layout_are_refused_naming_the_file(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"machine": {}, "train": {"ours_ex_per_s": 1.0}}))
+    with pytest.raises(schema.ResultsFileError, match=r"old\.json .*schema version None"):
+        schema.load_results(old)
+    broken = json.loads(schema.REFERENCE.read_text())
+    del broken["efficiency"]["fraction_of_matmul"]
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(schema.ResultsFileError, match=r"broken\.json .*fraction_of_matmul"):
+        schema.load_results(tmp_path / "broken.json")
+
+
+def test_every_bench_setting_has_an_option_whose_default_is_the_settings_default():
+    args = build_parser().parse_args(["bench"])
+    fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(schema.BenchSettings)}
+    assert schema.BenchSettings(**fields) == schema.BenchSettings()
+
+
+def test_size_is_the_training_image_size_in_bench_as_in_train():
+    bench_args = build_parser().parse_args(["bench", "--size", "64", "--pipeline-size", "96"])
+    train_args = build_parser().parse_args(["train", "--size", "64"])
+    assert (bench_args.image_size, bench_args.pipeline_image_size, train_args.image_size) == (64, 96, 64)
+
+
+def test_preprocessing_scales_to_one_and_resizes_uint8_batches():
+    images = np.full((2, 28, 28, 1), 255, np.uint8)
+    out = measure.preprocessing(40)(images)
+    assert out.shape == (2, 40, 40, 1) and out.dtype == "float32"
+    np.testing.assert_allclose(out.numpy(), 1.0)
 
 
 def test_d2l_dataloader_scales_then_resizes_whole_batches_then_shuffles_the_batches():
@@ -100,30 +129,110 @@ def test_d2l_train_ch6_compiles_plain_sgd_on_logits_and_evaluates_after_each_epo
     y = np.zeros(64, np.uint8)
     train_iter = baseline.d2l_dataloader(x, y, 32, (32, 32))
     test_iter = baseline.d2l_dataloader(x[:32], y[:32], 32, (32, 32), train=False)
-    net_fn = lambda: keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])  # noqa: E731
     recorded = []
-    net = baseline.train_ch6(net_fn, train_iter, test_iter, 2, 0.1, "/CPU:0",
-                             callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: recorded.append(e))])
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: recorded.append(epoch))
+    net = baseline.train_ch6(lambda: keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)]),
+                             train_iter, test_iter, 2, 0.1, "/CPU:0", callbacks=[record])
     assert isinstance(net.optimizer, keras.optimizers.SGD) and float(net.optimizer.momentum) == 0.0
     assert net.loss.get_config()["from_logits"] is True
     assert recorded == [0, 1]
 
 
 def test_efficiency_counts_three_passes_of_two_flops_per_traced_mac():
-    config = PRESETS["cpu"]
-    result = bench.efficiency(config, examples_per_second=1000.0, reference_gflops=100.0)
-    net = vgg(scale_arch(VGG_ARCHS["vgg11"], config.ratio), dense_units=config.dense_units)
-    macs = int(totals(trace_layers(net, (32, 32, 1)))["macs"])
-    assert result["macs_per_example"] == macs
-    assert result["train_flops_per_example"] == 6 * macs
-    assert result["achieved_gflops"] == pytest.approx(1000 * 6 * macs / 1e9)
-    assert result["ratio"] == pytest.approx(result["achieved_gflops"] / 100.0)
+    result = measure.efficiency(PRESETS["cpu"], examples_per_second=1000.0, matmul_runs=[90.0, 100.0, 200.0],
+                                matmul_size=2048)
+    # VGG-11 / 4 at 32 px with dense 1024: 10,774,528 MACs per example (the reference run's figure).
+    assert result.macs_per_example == 10_774_528
+    assert result.train_flops_per_example == 6 * 10_774_528
+    assert result.achieved_gflops == pytest.approx(1000 * 6 * 10_774_528 / 1e9)
+    assert result.matmul_gflops == 100.0, "the median of the matmul runs"
+    assert result.fraction_of_matmul == pytest.approx(result.achieved_gflops / 100.0)
 
 
 def test_step_timer_leaves_out_the_warm_up_steps():
-    timer = bench._StepTimer(batch_size=10, warmup_steps=2)
+    timer = measure.StepTimer(batch_size=10, warmup_steps=2)
     timer.ends = [5.0, 6.0, 6.5, 7.0, 7.5]  # Two slow warm-up steps, then 0.5 s per step.
     assert timer.examples_per_second == pytest.approx(20.0)
+
+
+# ---------------------------------------------------------------------------
+# The profile, read from a small recorded one (scripts/record_profile_fixture.py).
+
+
+def test_profile_reader_keeps_the_ops_of_the_compute_threads_and_skips_executor_events():
+    ops = profile.op_times(PROFILE)
+    assert list(ops.columns) == ["name", "type", "seconds"]
+    assert len(ops) == 333
+    assert not ops["type"].str.contains("::").any() and (ops["seconds"] > 0).all()
+    counts = ops["type"].value_counts()
+    # The smoke network has 8 convolutions: each runs forward and gets a weight
+    # gradient, but the first needs no gradient with respect to its input.
+    assert counts["_MklNativeFusedConv2D"] == 8
+    assert counts["_MklNativeConv2DBackpropFilterWithBias"] == 8
+    assert counts["_MklNativeConv2DBackpropInput"] == 7
+    assert counts["ResizeBilinear"] == 1
+
+
+def test_profile_reader_reads_the_last_trace_of_a_folder(tmp_path):
+    (tmp_path / "run" / "a.xplane.pb").parent.mkdir()
+    (tmp_path / "run" / "a.xplane.pb").write_bytes(b"")
+    (tmp_path / "run" / "b.xplane.pb").write_bytes(PROFILE.read_bytes())
+    assert len(profile.op_times(tmp_path)) == 333
+    with pytest.raises(FileNotFoundError, match="no trace"):
+        profile.op_times(tmp_path / "run" / "empty")
+
+
+@pytest.mark.parametrize(
+    "op_name, op_type, expected",
+    [
+        ("StatefulPartitionedCall/sgd/Mul_30", "Mul", "optimizer update (SGD)"),
+        ("StatefulPartitionedCall/m/resize_1/resize/ResizeBilinear", "ResizeBilinear", profile.PREPROCESSING),
+        ("StatefulPartitionedCall/m/vgg_1/block1_1/block1_conv1_1/Relu", "_MklNativeFusedConv2D",
+         "convolution, forward"),
+        ("gradient_tape/m/block3_conv2_1/convolution/Conv2DBackpropFilter", "_MklNativeConv2DBackpropFilterWithBias",
+         "convolution, weight gradient"),
+        ("gradient_tape/m/block3_conv2_1/convolution/Conv2DBackpropInput", "_MklNativeConv2DBackpropInput",
+         "convolution, input gradient"),
+        ("StatefulPartitionedCall/m/fc1_1/MatMul", "_MklMatMul", "dense (matmul)"),
+        ("StatefulPartitionedCall/m/block1_pool_1/MaxPool", "_MklNativeMaxPool", "pooling"),
+        ("StatefulPartitionedCall/m/fc1_dropout_1/stateless_dropout", "StatelessRandomUniformV2",
+         "dropout random numbers"),
+        ("StatefulPartitionedCall/m/block1_conv1_1/Relu", "ReluGrad", profile.OTHER),
+    ],
+)
+def test_each_op_counts_under_what_it_does(op_name, op_type, expected):
+    assert profile.category(op_name, op_type) == expected
+
+
+def test_an_op_belongs_to_the_layer_of_its_name_scope_and_to_no_layer_of_a_longer_name():
+    names = ["block1_conv1", "block1_conv10"]
+    assert profile.layer_of("m/block1_conv1_1/convolution", names) == "block1_conv1"
+    assert profile.layer_of("m/block1_conv10/convolution", names) == "block1_conv10"
+    assert profile.layer_of("m/block1_conv1x/convolution", names) is None
+
+
+def test_profile_summary_adds_up_the_recorded_steps_op_time_by_category_and_layer():
+    ops = profile.op_times(PROFILE)
+    smoke = PRESETS["smoke"]
+    trace = trace_layers(build_network(smoke), (smoke.image_size, smoke.image_size, 1))
+    summary = profile.summarize(ops, trace, steps=1, batch_size=8, wall_ms_per_step=10.0)
+    categories = pd.DataFrame(summary.categories).set_index("category")
+    assert list(categories.index) == profile.ORDER
+    assert summary.op_ms_per_step == pytest.approx(ops["seconds"].sum() * 1e3)
+    assert categories["share"].sum() == pytest.approx(1.0)
+    conv_types = ops["type"].str.contains("Conv2D") & ~ops["type"].str.contains("Backprop")
+    assert categories.loc["convolution, forward", "ms_per_step"] == pytest.approx(
+        ops.loc[conv_types, "seconds"].sum() * 1e3
+    )
+    layers = pd.DataFrame(summary.layers).set_index("layer")
+    assert list(layers.index) == list(trace.loc[trace["macs"] > 0, "layer"])
+    assert (layers["forward_ms"] > 0).all() and (layers["backward_ms"] > 0).all()
+    fc1_macs = trace.set_index("layer").loc["fc1", "macs"]
+    assert layers.loc["fc1", "forward_gflop"] == pytest.approx(2 * fc1_macs * 8 / 1e9)
+
+
+# ---------------------------------------------------------------------------
+# Targets.
 
 
 def results_with(**measured):
@@ -133,32 +242,36 @@ def results_with(**measured):
             "ours": {"own_rss_mb": 1.0, "first_batch_s": 1.0},
             "d2l": {"own_rss_mb": measured["memory"], "first_batch_s": measured["first_batch"]},
         },
-        "train": {"ours_ex_per_s": measured["speed"], "d2l_ex_per_s": 1.0},
-        "efficiency": {"ratio": measured["efficiency"]},
+        "train": {"ex_per_s": {"ours": measured["speed"], "d2l": 1.0}},
+        "efficiency": {"fraction_of_matmul": measured["efficiency"]},
         "time_to_accuracy": {"seconds": None if measured["minutes"] is None else measured["minutes"] * 60},
     }
 
 
 def test_targets_are_met_at_their_bounds_and_missed_just_beyond():
-    met = bench.target_table(results_with(memory=50, first_batch=50, speed=1.0, efficiency=0.75, minutes=15))
+    met = report.target_table(results_with(memory=50, first_batch=50, speed=1.0, efficiency=0.75, minutes=15))
     assert met["met"].tolist() == [True] * 5
-    missed = bench.target_table(
+    missed = report.target_table(
         results_with(memory=49.9, first_batch=49.9, speed=0.99, efficiency=0.749, minutes=15.1)
     )
     assert missed["met"].tolist() == [False] * 5
 
 
 def test_a_target_that_was_not_measured_is_neither_met_nor_missed():
-    table = bench.target_table(results_with(memory=60, first_batch=60, speed=1.1, efficiency=0.8, minutes=None))
-    assert table.set_index("target").loc["time_to_accuracy", "met"] is None
+    results = results_with(memory=60, first_batch=60, speed=1.1, efficiency=0.8, minutes=None)
+    assert report.target_table(results).set_index("target").loc["time_to_accuracy", "met"] is None
 
 
 def test_bad_arguments_are_refused_at_the_door():
-    with pytest.raises(ValueError, match=r"Received: kind='tpu'"):
-        bench.measure_pipeline("tpu")
-    with pytest.raises(ValueError, match=r"Received: preset='fast'"):
-        bench.run_bench(preset="fast")
-    with pytest.raises(ValueError, match=r"Received: num_examples=0"):
-        bench.run_bench(num_examples=0)
-    with pytest.raises(TypeError, match=r"Received: image_size='224'"):
-        bench.preprocessing("224")
+    with pytest.raises(InvalidArgument, match=r"Received: kind='tpu'"):
+        measure.measure_pipeline("tpu")
+    with pytest.raises(InvalidArgument, match=r"Received: preset='fast'"):
+        schema.BenchSettings(preset="fast")
+    with pytest.raises(InvalidArgument, match=r"Received: num_examples=0"):
+        schema.BenchSettings(num_examples=0)
+    with pytest.raises(InvalidArgument, match=r"Received: source='web'"):
+        schema.BenchSettings(source="web")
+    with pytest.raises(InvalidArgument, match=r"Received: image_size=16"):
+        schema.BenchSettings(preset="smoke", image_size=16)
+    with pytest.raises(InvalidArgument, match=r"Received: image_size='224'"):
+        measure.preprocessing("224")

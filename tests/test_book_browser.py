@@ -23,7 +23,6 @@ import time
 import urllib.parse
 
 import pytest
-
 from book_layout import ROOT, colab_link, load_config, markdown_text, page_title, source_path, toc_docnames
 
 CHROMIUM = "/usr/bin/chromium"

@@ -8,7 +8,6 @@ built pages (the citations link into the bibliography, the solutions are collaps
 import re
 
 import pytest
-
 from book_layout import ROOT, cell_source, markdown_text, read_notebook, toc_notebooks
 
 NOTEBOOKS = toc_notebooks()

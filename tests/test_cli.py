@@ -2,14 +2,19 @@
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
+import textwrap
 
 import keras
 import pandas as pd
 import pytest
+import tensorflow as tf
+from runs import InterruptAfterEpoch, with_callbacks
+from runs import run_cli as run
 
-from vggcourse import VGG_ARCHS, cli, scale_arch, totals, trace_layers, train, vgg
+from vggcourse import VGG_ARCHS, InvalidArgument, backup, cli, devices, scale_arch, totals, trace_layers, train, vgg
 from vggcourse.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -23,14 +28,6 @@ TOTAL_LABELS = {
     "macs": "MACs per example:",
     "activations": "activations per example (+input):",
 }
-
-
-def run(argv):
-    """Runs ``main`` in this process; returns its exit status, argparse's exits included."""
-    try:
-        return main(argv)
-    except SystemExit as exit:
-        return exit.code
 
 
 def printed_totals(out):
@@ -53,12 +50,29 @@ def python_m_vggcourse(*args):
 # Help.
 
 
-@pytest.mark.parametrize("command", ["trace", "train", "bench"])
-def test_every_subcommand_has_help(command, capsys):
+OPTIONS = {
+    "trace": ["--arch", "--ratio", "--image-size", "--channels", "--num-classes", "--dense-units", "--csv"],
+    "train": ["--preset", "--source", "--data-dir", "--backup-dir", "--checkpoint", "--history", "--verbose"],
+    "bench": ["--pipeline-size", "--num-examples", "--num-batches", "--pipeline-repeats", "--preset", "--image-size",
+              "--ratio", "--batch-size", "--train-steps", "--warmup-steps", "--repeats", "--no-variants",
+              "--matmul-size", "--profile", "--time-to-accuracy", "--target-accuracy", "--source", "--data-dir",
+              "--json"],
+}
+
+
+@pytest.mark.parametrize("command", OPTIONS)
+def test_every_subcommand_has_help_that_lists_its_options(command, capsys):
     assert run([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: vggcourse {command}")
-    assert "--" in out
+    listed = re.findall(r"^  (--[a-z-]+)", out, flags=re.MULTILINE)
+    assert set(OPTIONS[command]) <= set(listed), set(OPTIONS[command]) - set(listed)
+
+
+@pytest.mark.parametrize("command", ["trace", "train", "bench"])
+def test_size_means_the_side_of_the_images_the_network_gets_in_every_command(command):
+    args = cli.build_parser().parse_args([command, "--size", "64"])
+    assert args.image_size == 64
 
 
 def test_python_m_vggcourse_help_lists_the_subcommands_without_tensorflow_noise():
@@ -111,7 +125,7 @@ def test_trace_prints_one_row_per_layer(capsys):
 
 
 def test_trace_of_vgg11_ratio4_at_224_prints_chapter3_totals():
-    # The command named in the course's issue, run as a user runs it.
+    # The README's example command, run as a user runs it.
     result = python_m_vggcourse("trace", "--arch", "vgg11", "--ratio", "4", "--size", "224")
     assert result.returncode == 0, result.stderr
     assert printed_totals(result.stdout) == CHAPTER3_VGG11_RATIO4_224
@@ -156,6 +170,9 @@ def test_trace_writes_the_table_to_csv(tmp_path, capsys):
         (["train", "--train-examples", "some"], "expected an integer or 'all'"),
         (["train", "--checkpoint", "model.h5"], "Received: --checkpoint=model.h5"),
         (["train", "--source", "sample", "--data-dir", "data"], "source='sample', data_dir='data'"),
+        (["bench", "--source", "web"], "invalid choice: 'web'"),
+        (["bench", "--num-examples", "0"], "Received: num_examples=0"),
+        (["bench", "--preset", "smoke", "--size", "16"], "Received: image_size=16"),
         ([], "the following arguments are required: command"),
     ],
 )
@@ -165,6 +182,67 @@ def test_bad_options_exit_2_with_one_line_on_stderr(argv, says, capsys):
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("vggcourse") and "error: " in err and says in err
     assert "Traceback" not in err
+
+
+class _TensorFlowFailsDuringTraining(keras.callbacks.Callback):
+    """Runs an op that TensorFlow refuses, as a real failure inside a training step would."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        tf.reshape(tf.zeros(3), (2,))
+
+
+def test_an_error_inside_training_is_not_mistaken_for_a_bad_option(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "train_vgg", with_callbacks(train.train_vgg, _TensorFlowFailsDuringTraining()))
+    argv = ["train", "--preset", "smoke", "--source", "sample", "--backup-dir", str(tmp_path / "b")]
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        main(argv)
+
+
+def test_a_value_error_that_the_course_did_not_raise_keeps_its_traceback(monkeypatch):
+    def keras_refuses(config, data, **kwargs):
+        keras.layers.Dense(3)(tf.zeros((2,)))  # Keras' own ValueError, not one of the course's checks.
+
+    monkeypatch.setattr(train, "train_vgg", keras_refuses)
+    with pytest.raises(ValueError) as info:
+        main(["train", "--preset", "smoke", "--source", "sample"])
+    assert not isinstance(info.value, InvalidArgument)
+
+
+TENSORFLOW_FAILS_IN_TRAIN = textwrap.dedent(
+    """
+    import sys
+
+    import tensorflow as tf
+
+    from vggcourse import cli, train
+
+    real_train_vgg = train.train_vgg
+
+
+    class Fails(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            tf.reshape(tf.zeros(3), (2,))
+
+
+    def failing(config, data, *, callbacks=(), **kwargs):
+        return real_train_vgg(config, data, callbacks=[*callbacks, Fails()], **kwargs)
+
+
+    train.train_vgg = failing
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+)
+
+
+def test_a_tensorflow_error_inside_training_reaches_the_user_with_its_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", TENSORFLOW_FAILS_IN_TRAIN, "train", "--preset", "smoke", "--source", "sample",
+         "--backup-dir", str(tmp_path / "backup"), "--verbose", "0"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "InvalidArgumentError" in result.stderr and "reshape" in result.stderr.lower()
 
 
 def test_missing_data_exits_1_with_one_line_naming_the_files(tmp_path, capsys):
@@ -185,8 +263,8 @@ def test_a_bad_option_from_the_shell_gives_no_traceback():
 # train: choosing the configuration.
 
 
-CPU = train.Devices("CPU")
-T4 = train.Devices("GPU", count=1, name="Tesla T4", compute_capability=(7, 5))
+CPU = devices.Devices("CPU")
+T4 = devices.Devices("GPU", count=1, name="Tesla T4", compute_capability=(7, 5))
 
 
 def config_for(argv, devices, monkeypatch, smoke="0"):
@@ -204,7 +282,7 @@ def test_train_overridden_configuration_gets_its_own_backup_folder(monkeypatch):
     plain = config_for(["--preset", "cpu"], CPU, monkeypatch)
     changed = config_for(["--preset", "cpu", "--epochs", "2"], CPU, monkeypatch)
     assert plain.name == "cpu"
-    assert train.default_backup_dir(changed) != train.default_backup_dir(plain)
+    assert backup.backup_folder("runs", changed) != backup.backup_folder("runs", plain)
 
 
 def test_train_all_means_no_limit_on_examples(monkeypatch):
@@ -234,9 +312,9 @@ def test_train_smoke_writes_a_history_row_per_epoch_and_a_loadable_checkpoint(
     tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv(train.SMOKE_VARIABLE, "1")
-    history, checkpoint, backup = tmp_path / "h.csv", tmp_path / "m.keras", tmp_path / "backup"
+    history, checkpoint, backup_dir = tmp_path / "h.csv", tmp_path / "m.keras", tmp_path / "backup"
     argv = ["train", "--preset", "smoke", "--source", "sample", "--history", str(history)]
-    argv += ["--backup-dir", str(backup), "--checkpoint", str(checkpoint)]
+    argv += ["--backup-dir", str(backup_dir), "--checkpoint", str(checkpoint)]
     assert run(argv) == 0
     out = capsys.readouterr().out
     assert "TrainConfig 'smoke'" in out and "Last epoch: " in out
@@ -245,35 +323,21 @@ def test_train_smoke_writes_a_history_row_per_epoch_and_a_loadable_checkpoint(
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(table.columns)
     assert table.loss.iloc[-1] < table.loss.iloc[0]
     # A finished run leaves no backup behind, and its model loads.
-    assert not backup.exists()
+    assert list(backup_dir.iterdir()) == []
     assert keras.models.load_model(checkpoint).output_shape == (None, 10)
-
-
-class _InterruptAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_train_interrupted_run_resumes_and_its_history_gets_every_epoch_once(
     tmp_path, monkeypatch, capsys
 ):
-    history, backup = tmp_path / "h.csv", tmp_path / "backup"
+    history, backup_dir = tmp_path / "h.csv", tmp_path / "backup"
     argv = ["train", "--preset", "smoke", "--source", "sample", "--train-examples", "256"]
-    argv += ["--val-examples", "64", "--history", str(history), "--backup-dir", str(backup)]
+    argv += ["--val-examples", "64", "--history", str(history), "--backup-dir", str(backup_dir)]
     train_vgg = train.train_vgg
-
-    def interrupted(config, data, *, callbacks=(), **kwargs):
-        return train_vgg(config, data, callbacks=[*callbacks, _InterruptAfterEpoch(1)], **kwargs)
-
-    monkeypatch.setattr(train, "train_vgg", interrupted)
+    monkeypatch.setattr(train, "train_vgg", with_callbacks(train_vgg, InterruptAfterEpoch(1)))
     assert run(argv) == 130
     assert "run the same command again" in capsys.readouterr().err.lower()
-    assert len(pd.read_csv(history)) == 2 and backup.exists()
+    assert len(pd.read_csv(history)) == 2 and backup.epochs_backed_up(next(backup_dir.iterdir())) == 2
 
     monkeypatch.setattr(train, "train_vgg", train_vgg)
     assert run(argv) == 0

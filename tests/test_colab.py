@@ -5,7 +5,6 @@ links are copies of it that `scripts/set_repository_url.py` rewrites; these test
 """
 
 import json
-import pathlib
 import re
 import shutil
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import textwrap
 
 import pytest
-
 from book_layout import ROOT, cell_source, colab_link, load_config, read_notebook, repository, toc_notebooks
 
 NOTEBOOKS = toc_notebooks()

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import vggcourse
-from vggcourse import VGG_ARCHS, scale_arch, vgg, vgg_block
+from vggcourse import VGG_ARCHS, InvalidArgument, scale_arch, vgg, vgg_block
 
 
 def _built(net, input_shape):
@@ -40,7 +40,7 @@ def test_vgg_archs_are_paper_table1_configurations():
 
 
 def test_vgg_archs_cannot_be_changed():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="does not support item assignment"):
         VGG_ARCHS["vgg11"] = ((1, 8),)
 
 
@@ -142,76 +142,79 @@ def test_model_round_trips_through_keras_saving(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs, error, message",
+    "kwargs, message",
     [
-        (dict(num_convs=0, num_channels=8), ValueError, "Expected `num_convs` to be a positive integer. Received: num_convs=0"),
-        (dict(num_convs=-1, num_channels=8), ValueError, "Received: num_convs=-1"),
-        (dict(num_convs=1.5, num_channels=8), TypeError, "Received: num_convs=1.5 of type float"),
-        (dict(num_convs="2", num_channels=8), TypeError, "Received: num_convs='2' of type str"),
-        (dict(num_convs=True, num_channels=8), TypeError, "Received: num_convs=True of type bool"),
-        (dict(num_convs=2, num_channels=0), ValueError, "Expected `num_channels` to be a positive integer. Received: num_channels=0"),
-        (dict(num_convs=2, num_channels=None), TypeError, "Received: num_channels=None of type NoneType"),
-        (dict(num_convs=2, num_channels=8, name=""), TypeError, "Received: name=''"),
+        (dict(num_convs=0, num_channels=8), "Expected `num_convs` to be a positive integer. Received: num_convs=0"),
+        (dict(num_convs=-1, num_channels=8), "Received: num_convs=-1"),
+        (dict(num_convs=1.5, num_channels=8), "Received: num_convs=1.5 of type float"),
+        (dict(num_convs="2", num_channels=8), "Received: num_convs='2' of type str"),
+        (dict(num_convs=True, num_channels=8), "Received: num_convs=True of type bool"),
+        (
+            dict(num_convs=2, num_channels=0),
+            "Expected `num_channels` to be a positive integer. Received: num_channels=0",
+        ),
+        (dict(num_convs=2, num_channels=None), "Received: num_channels=None of type NoneType"),
+        (dict(num_convs=2, num_channels=8, name=""), "Received: name=''"),
     ],
 )
-def test_vgg_block_rejects_bad_arguments(kwargs, error, message):
-    with pytest.raises(error) as info:
+def test_vgg_block_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(InvalidArgument) as info:
         vgg_block(**kwargs)
     assert message in str(info.value)
 
 
 @pytest.mark.parametrize(
-    "conv_arch, error, message",
+    "conv_arch, message",
     [
-        ((), ValueError, "Received: conv_arch=()"),
-        ([], ValueError, "Received: conv_arch=[]"),
-        (None, TypeError, "Received: conv_arch=None"),
-        ("vgg11", TypeError, "Received: conv_arch='vgg11'"),
-        (64, TypeError, "Received: conv_arch=64"),
-        (((1, 64), (2,)), ValueError, "Received: conv_arch[1]=(2,)"),
-        (((1, 64), (1, 2, 3)), ValueError, "Received: conv_arch[1]=(1, 2, 3)"),
-        (((1, 64), 5), ValueError, "Received: conv_arch[1]=5"),
-        (((0, 64),), ValueError, "Received: conv_arch[0][0] (num_convs)=0"),
-        (((1, -64),), ValueError, "Received: conv_arch[0][1] (num_channels)=-64"),
-        (((1, 64.0),), TypeError, "Received: conv_arch[0][1] (num_channels)=64.0 of type float"),
+        ((), "Received: conv_arch=()"),
+        ([], "Received: conv_arch=[]"),
+        (None, "Received: conv_arch=None"),
+        ("vgg11", "Received: conv_arch='vgg11'"),
+        (64, "Received: conv_arch=64"),
+        (((1, 64), (2,)), "Received: conv_arch[1]=(2,)"),
+        (((1, 64), (1, 2, 3)), "Received: conv_arch[1]=(1, 2, 3)"),
+        (((1, 64), 5), "Received: conv_arch[1]=5"),
+        (((0, 64),), "Received: conv_arch[0][0] (num_convs)=0"),
+        (((1, -64),), "Received: conv_arch[0][1] (num_channels)=-64"),
+        (((1, 64.0),), "Received: conv_arch[0][1] (num_channels)=64.0 of type float"),
     ],
 )
-def test_vgg_rejects_malformed_conv_arch(conv_arch, error, message):
-    with pytest.raises(error) as info:
+def test_vgg_rejects_malformed_conv_arch(conv_arch, message):
+    with pytest.raises(InvalidArgument) as info:
         vgg(conv_arch)
     assert "Expected `conv_arch`" in str(info.value) or "Expected `conv_arch[" in str(info.value)
     assert message in str(info.value)
 
 
 @pytest.mark.parametrize(
-    "kwargs, error, message",
+    "kwargs, message",
     [
-        (dict(num_classes=0), ValueError, "Expected `num_classes` to be a positive integer. Received: num_classes=0"),
-        (dict(num_classes=10.0), TypeError, "Received: num_classes=10.0 of type float"),
-        (dict(dense_units=0), ValueError, "Expected `dense_units` to be a positive integer. Received: dense_units=0"),
-        (dict(dense_units="4096"), TypeError, "Received: dense_units='4096' of type str"),
-        (dict(dropout=1.0), ValueError, "Expected `dropout` to be a float in [0, 1). Received: dropout=1.0"),
-        (dict(dropout=-0.1), ValueError, "Received: dropout=-0.1"),
-        (dict(dropout="0.5"), TypeError, "Received: dropout='0.5' of type str"),
-        (dict(dropout=None), TypeError, "Received: dropout=None of type NoneType"),
+        (dict(num_classes=0), "Expected `num_classes` to be a positive integer. Received: num_classes=0"),
+        (dict(num_classes=10.0), "Received: num_classes=10.0 of type float"),
+        (dict(dense_units=0), "Expected `dense_units` to be a positive integer. Received: dense_units=0"),
+        (dict(dense_units="4096"), "Received: dense_units='4096' of type str"),
+        (dict(dropout=1.0), "Expected `dropout` to be a float in [0, 1). Received: dropout=1.0"),
+        (dict(dropout=-0.1), "Received: dropout=-0.1"),
+        (dict(dropout="0.5"), "Received: dropout='0.5' of type str"),
+        (dict(dropout=None), "Received: dropout=None of type NoneType"),
     ],
 )
-def test_vgg_rejects_bad_classifier_arguments(kwargs, error, message):
-    with pytest.raises(error) as info:
+def test_vgg_rejects_bad_classifier_arguments(kwargs, message):
+    with pytest.raises(InvalidArgument) as info:
         vgg(VGG_ARCHS["vgg11"], **kwargs)
     assert message in str(info.value)
 
 
 @pytest.mark.parametrize(
-    "ratio, error, message",
+    "ratio, message",
     [
-        (0, ValueError, "Expected `ratio` to be a positive integer. Received: ratio=0"),
-        (2.5, TypeError, "Received: ratio=2.5 of type float"),
-        (128, ValueError, "64 // 128 = 0 channels. Expected `ratio` <= 64. Received: ratio=128"),
+        (0, "Expected `ratio` to be a positive integer. Received: ratio=0"),
+        (2.5, "Received: ratio=2.5 of type float"),
+        (128, "64 // 128 = 0 channels. Expected `ratio` <= 64. Received: ratio=128"),
     ],
 )
-def test_scale_arch_rejects_bad_ratio(ratio, error, message):
-    with pytest.raises(error) as info:
+def test_scale_arch_rejects_bad_ratio(ratio, message):
+    with pytest.raises(InvalidArgument) as info:
         scale_arch(VGG_ARCHS["vgg11"], ratio)
     assert message in str(info.value)
 
@@ -222,26 +225,26 @@ def test_scale_arch_accepts_largest_ratio_that_keeps_a_channel():
 
 def test_input_too_small_for_five_pools_names_minimum_size_when_called():
     net = vgg(VGG_ARCHS["vgg11"])
-    with pytest.raises(ValueError, match=r"too small: 16x16 pixels.*minimum input size is 32x32"):
+    with pytest.raises(InvalidArgument, match=r"too small: 16x16 pixels.*minimum input size is 32x32"):
         net(tf.zeros((1, 16, 16, 1)))
 
 
 def test_input_too_small_for_five_pools_names_minimum_size_when_built():
     net = vgg(VGG_ARCHS["vgg11"])
-    with pytest.raises(ValueError, match=r"minimum input size is 32x32.*Received: input_shape=\(None, 31, 64, 1\)"):
+    with pytest.raises(InvalidArgument, match=r"minimum input size is 32x32.*input_shape=\(None, 31, 64, 1\)"):
         net.build((None, 31, 64, 1))
 
 
 def test_input_too_small_is_caught_after_building_at_a_valid_size():
     net = _built(vgg(VGG_ARCHS["vgg11"]), (None, 32, 32, 1))
-    with pytest.raises(ValueError, match="minimum input size is 32x32"):
+    with pytest.raises(InvalidArgument, match="minimum input size is 32x32"):
         net(tf.zeros((1, 16, 16, 1)))
 
 
 def test_block_by_block_call_names_the_block_that_runs_out_of_pixels():
     net = vgg(VGG_ARCHS["vgg11"])
     X = tf.zeros((1, 16, 16, 1))
-    with pytest.raises(ValueError, match=r"input to `block5` is too small: 1x1"):
+    with pytest.raises(InvalidArgument, match=r"input to `block5` is too small: 1x1"):
         for blk in net.layers:
             X = blk(X)
 
@@ -253,5 +256,5 @@ def test_smallest_valid_input_runs():
 
 def test_non_4d_input_is_rejected_with_its_shape():
     net = vgg(VGG_ARCHS["vgg11"])
-    with pytest.raises(ValueError, match=r"Expected a 4D input.*Received: input_shape=\(224, 224, 1\)"):
+    with pytest.raises(InvalidArgument, match=r"Expected a 4D input.*Received: input_shape=\(224, 224, 1\)"):
         net.build((224, 224, 1))

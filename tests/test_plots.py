@@ -1,6 +1,8 @@
 """Specifications for vggcourse.plots: one bar or point per layer, the right data, log scales."""
 
 import re
+import subprocess
+import sys
 
 import matplotlib
 
@@ -11,8 +13,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from vggcourse import VGG_ARCHS, trace_layers, vgg  # noqa: E402
-from vggcourse import plots  # noqa: E402
+from vggcourse import (  # noqa: E402
+    VGG_ARCHS,
+    InvalidArgument,
+    plots,
+    trace_layers,
+    vgg,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +41,33 @@ def _tick_labels(ax):
     return [label.get_text() for label in ax.get_xticklabels()]
 
 
-def test_importing_plots_sets_the_course_style():
-    for key, value in plots.STYLE.items():
-        assert matplotlib.rcParams[key] == value
+def test_importing_plots_leaves_matplotlibs_settings_alone():
+    script = (
+        "import matplotlib; before = dict(matplotlib.rcParams)\n"
+        "import vggcourse.plots\n"
+        "changed = sorted(k for k, v in matplotlib.rcParams.items() if before[k] != v)\n"
+        "print(changed)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_use_style_makes_the_course_style_the_default():
+    with matplotlib.rc_context():
+        plots.use_style()
+        for key, value in plots.STYLE.items():
+            assert matplotlib.rcParams[key] == value
+    assert matplotlib.rcParams["axes.spines.top"] is True, "rc_context restored the defaults"
+
+
+@pytest.mark.parametrize("draw", [plots.plot_params, plots.plot_macs, plots.plot_activation_memory, plots.plot_shapes])
+def test_plots_of_a_trace_have_the_course_figure_size_without_use_style(trace, draw):
+    with matplotlib.rc_context({"figure.figsize": [3.0, 2.0], "figure.dpi": 50}):
+        figure = draw(trace).figure
+    assert list(figure.get_size_inches()) == plots.STYLE["figure.figsize"]
+    assert figure.dpi == plots.STYLE["figure.dpi"]
+    assert figure.get_layout_engine() is not None
 
 
 def test_params_plot_has_one_bar_per_layer_with_its_params(trace):
@@ -103,13 +134,13 @@ def test_plots_draw_on_a_given_axes(trace):
 
 
 def test_plots_reject_what_is_not_a_trace(trace):
-    with pytest.raises(TypeError, match=r"`trace`.*trace_layers"):
+    with pytest.raises(InvalidArgument, match=r"`trace`.*trace_layers"):
         plots.plot_params(pd.DataFrame({"params": [1, 2]}))
-    with pytest.raises(ValueError, match=r"Received: bytes_per_value=0"):
+    with pytest.raises(InvalidArgument, match=r"Received: bytes_per_value=0"):
         plots.plot_activation_memory(trace, bytes_per_value=0)
-    with pytest.raises(TypeError, match=r"Received: log='yes'"):
+    with pytest.raises(InvalidArgument, match=r"Received: log='yes'"):
         plots.plot_macs(trace, log="yes")
-    with pytest.raises(ValueError, match="at least one layer"):
+    with pytest.raises(InvalidArgument, match="at least one layer"):
         plots.plot_shapes(trace.iloc[:0])
 
 
@@ -136,7 +167,7 @@ def test_history_plot_draws_training_and_test_curves_per_epoch():
     assert [line.get_label() for line in loss.get_lines()] == ["training", "test"]
     np.testing.assert_array_equal(accuracy.get_lines()[1].get_ydata(), logs["val_accuracy"])
     np.testing.assert_array_equal(loss.get_lines()[0].get_xdata(), [1, 2, 3])
-    with pytest.raises(TypeError, match="'loss' and 'accuracy'"):
+    with pytest.raises(InvalidArgument, match="'loss' and 'accuracy'"):
         plots.plot_history({"loss": [1.0]})
 
 
@@ -150,7 +181,7 @@ def test_confusion_matrix_counts_each_true_and_predicted_pair():
     texts = {(t.get_position(), t.get_text()) for t in ax.texts}
     assert ((0, 0), "2") in texts and ((6, 0), "1") in texts and ((7, 9), "1") in texts
     assert len(ax.texts) == 4
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(InvalidArgument, match="same length"):
         plots.plot_confusion_matrix([0, 1], [0])
 
 

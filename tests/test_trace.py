@@ -7,6 +7,7 @@ import pytest
 import vggcourse
 from vggcourse import (
     VGG_ARCHS,
+    InvalidArgument,
     layer_macs,
     layer_params,
     receptive_field,
@@ -227,9 +228,9 @@ def test_training_memory_adds_weights_gradients_optimizer_state_and_batch_activa
 
 
 def test_trace_rejects_what_is_not_a_sequential_model():
-    with pytest.raises(TypeError, match=r"`net`.*Received: net="):
+    with pytest.raises(InvalidArgument, match=r"`net`.*Received: net="):
         trace_layers("vgg11", (224, 224, 1))
-    with pytest.raises(TypeError, match="keras.Sequential"):
+    with pytest.raises(InvalidArgument, match="keras.Sequential"):
         trace_layers(keras.layers.Dense(3), (224, 224, 1))
 
 
@@ -238,43 +239,43 @@ def test_trace_rejects_what_is_not_a_sequential_model():
     [(224, 224), (1, 1, 224, 224, 1), (0, 224, 1), (224, 224, -1), (224.0, 224, 1), (224, None, 1), (True, 32, 1)],
 )
 def test_trace_rejects_malformed_input_shape(input_shape):
-    with pytest.raises(ValueError, match=r"Received: input_shape="):
+    with pytest.raises(InvalidArgument, match=r"Received: input_shape="):
         trace_layers(vgg(VGG_ARCHS["vgg11"]), input_shape)
 
 
 def test_trace_rejects_input_shape_that_is_not_a_sequence():
-    with pytest.raises(TypeError, match=r"Received: input_shape=224"):
+    with pytest.raises(InvalidArgument, match=r"Received: input_shape=224"):
         trace_layers(vgg(VGG_ARCHS["vgg11"]), 224)
 
 
 def test_trace_names_the_minimum_size_when_input_is_too_small():
-    with pytest.raises(ValueError, match=r"smallest square input it takes is 32x32.*input_shape=\(31, 31, 1\)"):
+    with pytest.raises(InvalidArgument, match=r"smallest square input it takes is 32x32.*input_shape=\(31, 31, 1\)"):
         trace_layers(vgg(VGG_ARCHS["vgg11"]), (31, 31, 1))
     assert len(trace_layers(vgg(VGG_ARCHS["vgg11"]), (32, 32, 1))) == 19
 
 
 def test_trace_rejects_layers_it_cannot_count():
     net = keras.Sequential([keras.layers.BatchNormalization(), keras.layers.Dense(3)])
-    with pytest.raises(ValueError, match="BatchNormalization"):
+    with pytest.raises(InvalidArgument, match="BatchNormalization"):
         trace_layers(net, (4, 4, 1))
 
 
 def test_layer_helpers_reject_bad_arguments():
-    with pytest.raises(TypeError, match=r"`layer`.*Received: layer="):
+    with pytest.raises(InvalidArgument, match=r"`layer`.*Received: layer="):
         layer_params("conv", (3, 3, 1))
-    with pytest.raises(ValueError, match=r"Received: input_shape="):
+    with pytest.raises(InvalidArgument, match=r"Received: input_shape="):
         layer_macs(_conv(1), (3, 0, 1))
-    with pytest.raises(TypeError, match=r"`layers`"):
+    with pytest.raises(InvalidArgument, match=r"`layers`"):
         receptive_field(3)
 
 
 def test_totals_and_training_memory_reject_bad_arguments():
     trace = trace_layers(vgg(VGG_ARCHS["vgg11"]), (32, 32, 1))
-    with pytest.raises(TypeError, match="`trace`"):
+    with pytest.raises(InvalidArgument, match="`trace`"):
         totals(pd.DataFrame({"params": [1]}))
     stripped = trace.copy()
     stripped.attrs = {}
-    with pytest.raises(ValueError, match="input_shape"):
+    with pytest.raises(InvalidArgument, match="input_shape"):
         totals(stripped)
-    with pytest.raises(ValueError, match=r"Received: batch_size=0"):
+    with pytest.raises(InvalidArgument, match=r"Received: batch_size=0"):
         training_memory(trace, batch_size=0)

@@ -2,85 +2,50 @@
 
 Importing the package is all a chapter needs for set-up: TensorFlow is imported
 without its start-up banner (see ``vggcourse._quiet``), and the public names
-below are ready to use.
+of the modules below are ready to use as ``vggcourse.<name>``. Each module
+lists its public names once, in its ``__all__``; this package exports them all.
+
+- ``models``: VGG blocks and networks;
+- ``trace``: shapes, parameters, MACs, activations and receptive fields;
+- ``data``: Fashion-MNIST and its input pipeline;
+- ``devices``: the hardware and the ``tf.distribute`` strategy;
+- ``train``: presets and training, with the callbacks of ``callbacks`` and the
+  backups of ``backup``;
+- ``errors``: the course's own exceptions.
+
+``vggcourse.plots`` (matplotlib) and ``vggcourse.bench`` (the benchmark of the
+Performance appendix) are imported on their own.
 """
+
+import importlib.metadata
 
 from vggcourse._quiet import import_tensorflow
 
+# Before any module of the package imports TensorFlow, so that none prints its banner.
 import_tensorflow()
 
-from vggcourse.models import (  # noqa: E402
-    VGG,
-    VGG_ARCHS,
-    VGGBlock,
-    assert_same_architecture,
-    leaf_layers,
-    min_input_size,
-    scale_arch,
-    vgg,
-    vgg_block,
-)
-from vggcourse.trace import (  # noqa: E402
-    layer_macs,
-    layer_params,
-    receptive_field,
-    totals,
-    trace_layers,
-    training_memory,
-)
-from vggcourse.data import (  # noqa: E402
-    CLASS_NAMES,
-    DataIntegrityError,
-    load_fashion_mnist,
-    make_dataset,
-)
-from vggcourse.train import (  # noqa: E402
-    PRESETS,
-    Devices,
-    EpochSeeds,
-    Throughput,
-    TrainConfig,
-    auto_config,
-    build_model,
-    choose_strategy,
-    default_backup_dir,
-    describe_devices,
-    predict_labels,
-    train_vgg,
-)
+from vggcourse import backup, callbacks, data, devices, errors, models, trace, train
+from vggcourse.backup import *
+from vggcourse.callbacks import *
+from vggcourse.data import *
+from vggcourse.devices import *
+from vggcourse.errors import *
+from vggcourse.models import *
+from vggcourse.trace import *
+from vggcourse.train import *
 
-__version__ = "0.1.0"
+try:
+    __version__ = importlib.metadata.version("vggcourse")
+except importlib.metadata.PackageNotFoundError:  # Run from a source tree that is not installed.
+    __version__ = "0+unknown"
 
 __all__ = [
-    "VGG",
-    "VGG_ARCHS",
-    "VGGBlock",
-    "assert_same_architecture",
-    "leaf_layers",
-    "min_input_size",
-    "scale_arch",
-    "vgg",
-    "vgg_block",
-    "layer_macs",
-    "layer_params",
-    "receptive_field",
-    "totals",
-    "trace_layers",
-    "training_memory",
-    "CLASS_NAMES",
-    "DataIntegrityError",
-    "load_fashion_mnist",
-    "make_dataset",
-    "PRESETS",
-    "Devices",
-    "EpochSeeds",
-    "Throughput",
-    "TrainConfig",
-    "auto_config",
-    "build_model",
-    "choose_strategy",
-    "default_backup_dir",
-    "describe_devices",
-    "predict_labels",
-    "train_vgg",
+    *models.__all__,
+    *trace.__all__,
+    *data.__all__,
+    *devices.__all__,
+    *train.__all__,
+    *callbacks.__all__,
+    *backup.__all__,
+    *errors.__all__,
 ]

@@ -14,7 +14,7 @@ import sys
 
 
 @contextlib.contextmanager
-def _stderr_to_devnull():
+def stderr_to_devnull():
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -38,10 +38,9 @@ def import_tensorflow():
     # Level 2 hides INFO and WARNING from TensorFlow's C++ core for the whole
     # session; errors still show. A user's own setting wins.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _stderr_to_devnull():
-        import tensorflow
-
+    with stderr_to_devnull():
         # Keras 3 picks its backend on import; import it here too so that its
         # first use does not trigger more C++ start-up logging.
         import keras  # noqa: F401
+        import tensorflow
     return tensorflow

@@ -2,24 +2,29 @@
 
 Subcommands:
 
-- ``trace``: the per-layer table of chapter 3 (``trace_layers`` and ``totals``)
-  for an architecture, a channel ratio and an input size;
+- ``trace``: the per-layer table of the tracing chapter (``trace_layers`` and
+  ``totals``) for an architecture, a channel ratio and an input size;
 - ``train``: a preset from ``vggcourse.train``, or explicit overrides of its
   fields, with Keras' progress bar, a resumable backup, a checkpoint and a
   history CSV;
 - ``bench``: the course's input pipeline and training measured against d2l's
   (``vggcourse.bench``).
 
-Each subcommand is registered by a function ``add_parser(subparsers)`` that
-adds its parser to ``subparsers`` and sets ``run``, a function from the parsed
+Each subcommand is registered by a function in ``SUBCOMMANDS`` that adds its
+parser to the sub-parsers action and sets ``run``, a function from the parsed
 arguments to an exit status, as a default (``parser.set_defaults(run=...)``).
-A new subcommand is one more entry in ``SUBCOMMANDS``.
+Every command shares one help format, and ``--size`` is always the side, in
+pixels, of the images the network gets.
 
-Bad options never end in a traceback. Syntax errors are argparse's (exit 2);
-a ``ValueError`` or ``TypeError`` from the library, which names the argument
-in Keras' style, is printed on one line as ``vggcourse <command>: error: ...``,
-also with exit status 2. Data that cannot be found (``FileNotFoundError``) is
-reported the same way, with exit status 1.
+Errors:
+
+- a malformed option is argparse's: one line, exit status 2;
+- an argument that the course's own checks refuse (``InvalidArgument``) is
+  printed on one line as ``vggcourse <command>: error: ...``, exit status 2;
+- any other error the course detects and explains itself (``CourseError``,
+  such as data that cannot be found) is printed the same way, exit status 1;
+- anything else, such as an error inside TensorFlow, keeps its traceback,
+  with Python's exit status 1.
 """
 
 import argparse
@@ -27,17 +32,17 @@ import dataclasses
 import functools
 import os
 import sys
+import tempfile
 
+import keras
 import pandas as pd
 
-from vggcourse._quiet import import_tensorflow
-
-import_tensorflow()
-import keras  # noqa: E402
-
-from vggcourse import bench, data, train  # noqa: E402
-from vggcourse.models import VGG_ARCHS, scale_arch, vgg  # noqa: E402
-from vggcourse.trace import totals, trace_layers  # noqa: E402
+from vggcourse import backup, data, train
+from vggcourse.bench import cli as bench_cli
+from vggcourse.devices import describe_devices
+from vggcourse.errors import CourseError, InvalidArgument
+from vggcourse.models import VGG_ARCHS, vgg_by_name
+from vggcourse.trace import totals, trace_layers
 
 __all__ = ["SUBCOMMANDS", "add_trace_parser", "add_train_parser", "build_parser", "main"]
 
@@ -49,18 +54,18 @@ def _one_line(message):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors fit on one line, with a pointer to --help."""
+    """An ArgumentParser whose errors fit on one line, with a pointer to --help.
+
+    Its help keeps the line breaks of descriptions and epilogs, such as the
+    presets table. Sub-parsers are of the same class, so every command has
+    the same help format.
+    """
+
+    def __init__(self, *args, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see: {self.prog} --help)\n")
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the line breaks of descriptions and epilogs, such as the presets table."""
-
-
-def _add_subparser(subparsers, name, **kwargs):
-    return subparsers.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
 
 
 def _arch_label(arch, ratio):
@@ -75,8 +80,7 @@ def _arch_label(arch, ratio):
 
 def add_trace_parser(subparsers):
     """Adds ``trace``: the per-layer table and totals of chapter 3."""
-    parser = _add_subparser(
-        subparsers,
+    parser = subparsers.add_parser(
         "trace",
         help="per-layer shapes, parameters, MACs, activations and receptive fields",
         description=(
@@ -100,9 +104,9 @@ def add_trace_parser(subparsers):
         help="divide every block's channels by N; d2l uses 4 (default: %(default)s)",
     )
     parser.add_argument(
-        "--size",
         "--image-size",
-        dest="size",
+        "--size",
+        dest="image_size",
         type=int,
         default=224,
         metavar="PIXELS",
@@ -143,17 +147,13 @@ def format_totals(count):
 
 
 def run_trace(args):
-    """Prints the trace of ``args.arch`` at ``args.ratio`` and ``args.size``; returns 0."""
-    net = vgg(
-        scale_arch(VGG_ARCHS[args.arch], args.ratio),
-        num_classes=args.num_classes,
-        dense_units=args.dense_units,
-        name=args.arch,
-    )
-    trace = trace_layers(net, (args.size, args.size, args.channels))
+    """Prints the trace of ``args.arch`` at ``args.ratio`` and ``args.image_size``; returns 0."""
+    net = vgg_by_name(args.arch, args.ratio, args.num_classes, dense_units=args.dense_units)
+    size = args.image_size
+    trace = trace_layers(net, (size, size, args.channels))
     count = totals(trace)
     print(
-        f"{_arch_label(args.arch, args.ratio)}, input {args.size}x{args.size}x{args.channels}, "
+        f"{_arch_label(args.arch, args.ratio)}, input {size}x{size}x{args.channels}, "
         f"{args.num_classes} classes, dense {args.dense_units}"
     )
     print()
@@ -162,7 +162,7 @@ def run_trace(args):
     print()
     print(format_totals(count))
     if args.csv:
-        _make_parent(args.csv)
+        os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
         trace.to_csv(args.csv, index=False)
         print(f"\nTable written to {args.csv}")
     return 0
@@ -193,14 +193,14 @@ def _presets_table():
 
 def add_train_parser(subparsers):
     """Adds ``train``: a preset, overridden field by field, with backup, checkpoint and history."""
-    parser = _add_subparser(
-        subparsers,
+    parser = subparsers.add_parser(
         "train",
         help="train VGG on Fashion-MNIST from a preset or explicit options",
         description=(
             "Trains VGG on Fashion-MNIST with vggcourse.train_vgg: a preset, with any of its\n"
-            "fields overridden. The run is backed up after every epoch (Keras' BackupAndRestore):\n"
-            "after an interruption, the same command resumes where it stopped."
+            "fields overridden. The run is backed up after every epoch, in a folder of its own\n"
+            "inside --backup-dir (vggcourse.backup): after an interruption, the same command\n"
+            "resumes where it stopped."
         ),
         epilog=(
             "presets: --preset auto picks gpu on a GPU or TPU, with mixed precision and XLA\n"
@@ -294,8 +294,14 @@ def add_train_parser(subparsers):
     outputs.add_argument(
         "--backup-dir",
         metavar="DIR",
-        help="BackupAndRestore folder: a rerun with the same folder resumes; "
-        "by default one per configuration name in the temporary directory",
+        help="the folder to back the run up in, after every epoch: the run keeps its backup in a folder of "
+        "its own inside it, named after the configuration, and a rerun with the same folder resumes; "
+        "by default a folder in the temporary directory",
+    )
+    outputs.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete this configuration's backup first, even one made with other settings, and start afresh",
     )
     outputs.add_argument(
         "--checkpoint",
@@ -340,7 +346,7 @@ def train_config(args, devices):
         base, how = train.PRESETS[args.preset], f"preset {args.preset!r}, as asked"
     if overrides and "name" not in overrides:
         # A configuration of its own gets a backup folder of its own, so that
-        # it never resumes another configuration's run.
+        # it starts afresh instead of meeting another configuration's backup.
         changes = "+".join(f"{key}={value}" for key, value in overrides.items())
         overrides["name"] = f"{base.name}+{changes}"
     changed = [f"{key}={value!r}" for key, value in overrides.items() if key != "name"]
@@ -349,63 +355,100 @@ def train_config(args, devices):
     return base.replace(**overrides), how
 
 
-def _checkpoint_callback(path):
-    if path.endswith(".weights.h5"):
-        weights_only = True
-    elif path.endswith(".keras"):
-        weights_only = False
-    else:
-        raise ValueError(
+def _check_checkpoint_suffix(path):
+    if not path.endswith((".weights.h5", ".keras")):
+        raise InvalidArgument(
             "Expected `--checkpoint` to end in .keras (the whole model) or .weights.h5 "
             f"(the weights only). Received: --checkpoint={path}"
         )
-    return keras.callbacks.ModelCheckpoint(path, save_weights_only=weights_only)
 
 
-def _make_parent(path):
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
+def _check_can_write(option, folder):
+    """Makes ``folder`` and writes a file in it, or refuses ``option``."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise InvalidArgument(
+            f"Expected `{option}` to be a path that can be written. Received: {option}={folder}, "
+            f"which cannot be written ({e.strerror})"
+        ) from None
+
+
+def check_outputs(args):
+    """Checks every output path, and makes its folders, before any data are loaded or any step is run."""
+    if args.checkpoint:
+        _check_checkpoint_suffix(args.checkpoint)
+    for option, path in (("--checkpoint", args.checkpoint), ("--history", args.history)):
+        if path and os.path.isdir(path):
+            raise InvalidArgument(f"Expected `{option}` to be a file. Received: {option}={path}, which is a folder")
+        if path:
+            _check_can_write(option, os.path.dirname(os.path.abspath(path)))
+    if args.backup_dir and os.path.exists(args.backup_dir) and not os.path.isdir(args.backup_dir):
+        raise InvalidArgument(
+            f"Expected `--backup-dir` to be a folder. Received: --backup-dir={args.backup_dir}, which is a file"
+        )
+    _check_can_write("--backup-dir", args.backup_dir or backup.default_backup_dir())
+
+
+def _save(model, path):
+    if path.endswith(".weights.h5"):
+        model.save_weights(path)
+    else:
+        model.save(path)
+
+
+def _callbacks(args, resuming):
+    callbacks = []
+    if args.checkpoint:
+        weights_only = args.checkpoint.endswith(".weights.h5")
+        callbacks.append(keras.callbacks.ModelCheckpoint(args.checkpoint, save_weights_only=weights_only))
+    if args.history:
+        # When resuming, the interrupted run's rows are already in the file.
+        callbacks.append(keras.callbacks.CSVLogger(args.history, append=resuming))
+    return callbacks
+
+
+def _report(history, args):
+    last = {key: values[-1] for key, values in history.history.items() if values}
+    if last:
+        print("Last epoch: " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()))
+    if args.history and last:
+        print(f"History: {args.history}")
+    if args.checkpoint and not history.epoch:
+        _save(history.model, args.checkpoint)  # Nothing left to train: the restored model.
+    if args.checkpoint:
+        print(f"Model saved to {args.checkpoint}")
 
 
 def run_train(args):
     """Trains as ``args`` say; returns 0, or 130 if interrupted (the backup stays for a resume)."""
-    devices = train.describe_devices()
+    devices = describe_devices()
     config, how = train_config(args, devices)
-    callbacks = []
-    if args.checkpoint:
-        callbacks.append(_checkpoint_callback(args.checkpoint))
-        _make_parent(args.checkpoint)
-    backup_dir = args.backup_dir or train.default_backup_dir(config)
-    resuming = os.path.isdir(backup_dir) and bool(os.listdir(backup_dir))
-    if args.history:
-        _make_parent(args.history)
-        # When resuming, the interrupted run's rows are already in the file.
-        callbacks.append(keras.callbacks.CSVLogger(args.history, append=resuming))
+    check_outputs(args)
+    folder = backup.backup_folder(args.backup_dir or backup.default_backup_dir(), config)
+    restored = 0 if args.restart else backup.epochs_backed_up(folder)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
 
     print(f"Device: {devices}")
     print(f"Configuration: {how}.")
     print(config)
     dataset = data.load_fashion_mnist(source=args.source, data_dir=args.data_dir)
-    print(f"Backup: {backup_dir}" + (" (resuming the run backed up there)" if resuming else ""))
+    print(f"Backup: {folder}" + (f" (resuming after epoch {restored})" if restored else ""))
     try:
-        history = train.train_vgg(
-            config, dataset, backup_dir=backup_dir, callbacks=callbacks, verbose=verbose
-        )
+        history = train.train_vgg(config, dataset, backup_dir=folder.parent, restart=args.restart,
+                                  callbacks=_callbacks(args, resuming=restored > 0), verbose=verbose)
     except KeyboardInterrupt:
         print(
             f"\nInterrupted. Run the same command again to resume from the last finished epoch "
-            f"(backed up in {backup_dir}).",
+            f"(backed up in {folder}).",
             file=sys.stderr,
         )
         return 130
-    last = {key: values[-1] for key, values in history.history.items() if values}
-    if last:
-        print("Last epoch: " + ", ".join(f"{key} {value:.4g}" for key, value in last.items()))
-    if args.history:
-        print(f"History: {args.history}")
-    if args.checkpoint:
-        print(f"Model saved to {args.checkpoint}")
+    if not verbose and not history.epoch:
+        print(f"Nothing left to train: the backup in {folder} already holds {history.restored_epochs} epoch(s).")
+    _report(history, args)
     return 0
 
 
@@ -415,17 +458,13 @@ def run_train(args):
 SUBCOMMANDS = (
     add_trace_parser,
     add_train_parser,
-    bench.add_parser,
+    bench_cli.add_parser,
 )
 
 
 def build_parser():
     """Returns the ``vggcourse`` argument parser, with every subcommand in ``SUBCOMMANDS``."""
-    parser = _Parser(
-        prog=PROG,
-        description="VGG, block by block: the course's tools without notebooks.",
-        formatter_class=_HelpFormatter,
-    )
+    parser = _Parser(prog=PROG, description="VGG, block by block: the course's tools without notebooks.")
     subparsers = parser.add_subparsers(dest="command", metavar="command", required=True)
     for add_parser in SUBCOMMANDS:
         add_parser(subparsers)
@@ -443,12 +482,9 @@ def main(argv=None):
     prog = f"{PROG} {args.command}"
     try:
         status = args.run(args)
-    except (ValueError, TypeError) as error:
-        # The library's messages name the argument, what was expected and
-        # what came in (Keras' style), so they stand on their own.
+    except CourseError as error:
+        # The course's own messages name the argument or the file, what was
+        # expected and what came in (Keras' style), so they stand on their own.
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:
-        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, InvalidArgument) else 1
     return status or 0

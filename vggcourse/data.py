@@ -22,16 +22,17 @@ import os
 import pathlib
 import zlib
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from vggcourse._quiet import import_tensorflow
-
-tf = import_tensorflow()
-import keras  # noqa: E402
+from vggcourse._checks import check_choice, check_int, check_labels, check_path
+from vggcourse.errors import CourseError, InvalidArgument
 
 __all__ = [
     "CLASS_NAMES",
     "DataIntegrityError",
+    "DataNotFoundError",
     "load_fashion_mnist",
     "make_dataset",
 ]
@@ -96,8 +97,12 @@ SAMPLE_PATH = pathlib.Path(__file__).parent / "sample" / "fashion-mnist-sample.n
 SAMPLE_SHA256 = "fb9b6519c0d4e1e4209d696caf4d1906e5a326753c8d222771c1168024bedbd9"
 
 
-class DataIntegrityError(ValueError):
+class DataIntegrityError(CourseError, ValueError):
     """A data file is truncated, corrupt or not the official release."""
+
+
+class DataNotFoundError(CourseError, FileNotFoundError):
+    """The source of data asked for holds no Fashion-MNIST."""
 
 
 class _SourceUnavailable(Exception):
@@ -113,9 +118,10 @@ def _read_verified(path, spec):
     try:
         with gzip.open(path, "rb") as f:
             content = f.read()
-    except (OSError, EOFError, zlib.error) as e:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         # A truncated gzip stream raises EOFError, a damaged one BadGzipFile
-        # (an OSError) or zlib.error.
+        # or zlib.error. Any other OSError, such as a permission error, says
+        # nothing about the content, and is not caught.
         raise DataIntegrityError(
             f"Could not decompress {path}: {e}. The file is truncated or corrupt; "
             f"delete it and get it again from {ZALANDO_URL}."
@@ -163,7 +169,7 @@ def _from_dir(directory, origin):
     paths = _paths_in(directory)
     missing = _missing(paths)
     if missing:
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{origin} {directory} lacks the Fashion-MNIST file(s) {', '.join(missing)}. "
             f"It should hold the four .gz files of the official release ({ZALANDO_URL})."
         )
@@ -218,7 +224,8 @@ def _from_keras():
         data = _arrays_from_files(paths)
     except DataIntegrityError:
         # Keras checks no hash, so an interrupted download can sit in its
-        # cache. Remove the bad file, so that the next call downloads it again.
+        # cache. Remove the file whose content is wrong, and only that one,
+        # so that the next call downloads it again.
         for key, spec in _FILES.items():
             try:
                 _read_verified(paths[key], spec)
@@ -266,20 +273,6 @@ def _from_sample():
     return data
 
 
-def _check_source(source):
-    if not isinstance(source, str):
-        raise TypeError(
-            f"Expected `source` to be one of {', '.join(map(repr, SOURCES))}. "
-            f"Received: source={source!r} of type {type(source).__name__}"
-        )
-    if source not in SOURCES:
-        raise ValueError(
-            f"Expected `source` to be one of {', '.join(map(repr, SOURCES))}. "
-            f"Received: source={source!r}"
-        )
-    return source
-
-
 def load_fashion_mnist(source="auto", data_dir=None):
     """Loads Fashion-MNIST as uint8 arrays and prints where it came from.
 
@@ -313,20 +306,16 @@ def load_fashion_mnist(source="auto", data_dir=None):
     Raises:
         DataIntegrityError: a file is truncated, corrupt or not the official
             one. The message names the file.
-        FileNotFoundError: the source asked for holds no data.
+        DataNotFoundError: the source asked for holds no data (a
+            ``FileNotFoundError``).
     """
-    source = _check_source(source)
-    if data_dir is not None:
-        if not isinstance(data_dir, (str, os.PathLike)):
-            raise TypeError(
-                "Expected `data_dir` to be a path (str or os.PathLike) or None. "
-                f"Received: data_dir={data_dir!r} of type {type(data_dir).__name__}"
-            )
-        if source not in ("auto", "dir"):
-            raise ValueError(
-                '`data_dir` is only used with source="auto" or source="dir". '
-                f"Received: source={source!r}, data_dir={str(data_dir)!r}"
-            )
+    source = check_choice("source", source, SOURCES)
+    data_dir = check_path("data_dir", data_dir, allow_none=True)
+    if data_dir is not None and source not in ("auto", "dir"):
+        raise InvalidArgument(
+            '`data_dir` is only used with source="auto" or source="dir". '
+            f"Received: source={source!r}, data_dir={data_dir!r}"
+        )
 
     if source in ("auto", "dir"):
         if data_dir is not None:
@@ -334,7 +323,7 @@ def load_fashion_mnist(source="auto", data_dir=None):
         if os.environ.get(DATA_DIR_VARIABLE):
             return _from_dir(os.environ[DATA_DIR_VARIABLE], DATA_DIR_VARIABLE)
         if source == "dir":
-            raise ValueError(
+            raise InvalidArgument(
                 f'source="dir" needs `data_dir` or the {DATA_DIR_VARIABLE} environment '
                 f"variable. Received: data_dir=None and no {DATA_DIR_VARIABLE}"
             )
@@ -345,7 +334,7 @@ def load_fashion_mnist(source="auto", data_dir=None):
         try:
             return single[source]()
         except _SourceUnavailable as e:
-            raise FileNotFoundError(f"Fashion-MNIST is not available from {source!r}: {e}.") from e
+            raise DataNotFoundError(f"Fashion-MNIST is not available from {source!r}: {e}.") from e
 
     for name, load in single.items():
         try:
@@ -359,29 +348,37 @@ def load_fashion_mnist(source="auto", data_dir=None):
 # The input pipeline.
 
 
-def _check_images_and_labels(x, y):
+def _check_images_and_labels(x, y, num_classes):
     x, y = np.asarray(x), np.asarray(y)
-    if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[1:3] != (28, 28):
-        raise ValueError(
+    if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[1:3] != (28, 28) or x.shape[3:] not in ((), (1,)):
+        raise InvalidArgument(
             "Expected `x` to be uint8 images of shape (n, 28, 28) or (n, 28, 28, 1), "
             "as load_fashion_mnist() returns; scaling belongs in the model. "
             f"Received: x with shape {x.shape} and dtype {x.dtype}"
         )
-    if x.ndim == 4 and x.shape[3] != 1:
-        raise ValueError(
-            f"Expected `x` to have one channel. Received: x with shape {x.shape}"
-        )
+    if len(x) == 0:
+        raise InvalidArgument(f"Expected at least one image. Received: x with shape {x.shape}")
     if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(
+        raise InvalidArgument(
             f"Expected `y` to be {len(x)} integer labels, one per image. "
             f"Received: y with shape {y.shape}"
         )
-    if len(x) == 0:
-        raise ValueError(f"Expected at least one image. Received: x with shape {x.shape}")
-    return x.reshape(-1, 28, 28, 1), y
+    return x.reshape(-1, 28, 28, 1), check_labels("y", y, check_int("num_classes", num_classes))
 
 
-def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None):
+def _check_epoch(epoch, shuffle):
+    if shuffle and epoch is None:
+        raise InvalidArgument(
+            "make_dataset(shuffle=True) needs `epoch`: a tf.Variable that the training "
+            "loop sets at the start of each epoch (see vggcourse.train.EpochSeeds), or "
+            "an integer for one fixed order. Received: epoch=None"
+        )
+    if epoch is None or isinstance(epoch, tf.Variable):
+        return epoch
+    return check_int("epoch", epoch, minimum=0)
+
+
+def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_classes=len(CLASS_NAMES)):
     """Builds a tf.data pipeline: shuffle uint8 images, then batch, then prefetch.
 
     Shuffling happens *before* batching, on the compact uint8 images, so each
@@ -396,7 +393,7 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None):
 
     Args:
         x: uint8 images of shape ``(n, 28, 28)`` or ``(n, 28, 28, 1)``.
-        y: integer labels of shape ``(n,)``.
+        y: integer labels of shape ``(n,)``, each in ``[0, num_classes)``.
         batch_size: examples per batch; the last batch may be smaller.
         shuffle: whether to shuffle. Training data: True; test data: False.
         seed: integer seed of the shuffle.
@@ -404,39 +401,22 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None):
             the training loop sets at the start of every epoch (as
             ``vggcourse.train.EpochSeeds`` does), or an integer for one fixed
             order.
+        num_classes: how many classes the labels index; Fashion-MNIST's 10.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)`` batches: uint8 tensors of
         shape ``(batch, 28, 28, 1)`` and ``(batch,)``, with a known number of
         batches.
     """
-    x, y = _check_images_and_labels(x, y)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(
-            f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}"
-        )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"Expected `seed` to be an integer. Received: seed={seed!r}")
-    if shuffle and epoch is None:
-        raise ValueError(
-            "make_dataset(shuffle=True) needs `epoch`: a tf.Variable that the training "
-            "loop sets at the start of each epoch (see vggcourse.train.EpochSeeds), or "
-            "an integer for one fixed order. Received: epoch=None"
-        )
-    if epoch is not None and not (
-        isinstance(epoch, tf.Variable)
-        or (isinstance(epoch, (int, np.integer)) and not isinstance(epoch, bool))
-    ):
-        raise TypeError(
-            "Expected `epoch` to be a tf.Variable or an integer. "
-            f"Received: epoch={epoch!r} of type {type(epoch).__name__}"
-        )
+    x, y = _check_images_and_labels(x, y, num_classes)
+    batch_size = check_int("batch_size", batch_size)
+    seed = check_int("seed", seed, minimum=0)
+    epoch = _check_epoch(epoch, shuffle)
 
     num_examples = len(x)
     images, labels = tf.constant(x), tf.constant(y)
     indices = tf.data.Dataset.range(num_examples)
     if shuffle:
-        seed = int(seed)
 
         def epoch_order(_):
             # Read when the epoch's first batch is requested, which Keras does

@@ -11,11 +11,10 @@ to the code without a map.
 
 import types
 
-from vggcourse._checks import check_float, check_int
-from vggcourse._quiet import import_tensorflow
+import keras
 
-import_tensorflow()
-import keras  # noqa: E402
+from vggcourse._checks import check_choice, check_float, check_int, check_name
+from vggcourse.errors import InvalidArgument
 
 __all__ = [
     "VGG_ARCHS",
@@ -27,6 +26,7 @@ __all__ = [
     "scale_arch",
     "vgg",
     "vgg_block",
+    "vgg_by_name",
 ]
 
 # Table 1 of the paper: configurations A, B, D and E as (num_convs, num_channels)
@@ -41,11 +41,6 @@ VGG_ARCHS = types.MappingProxyType(
 )
 
 
-# ---------------------------------------------------------------------------
-# Argument checks, in Keras' style: name the argument, say what was expected,
-# end with what was received.
-
-
 def _check_conv_arch(conv_arch):
     expected = (
         "Expected `conv_arch` to be a non-empty sequence of "
@@ -53,13 +48,13 @@ def _check_conv_arch(conv_arch):
         "((1, 64), (1, 128)). "
     )
     if isinstance(conv_arch, (str, bytes)) or not hasattr(conv_arch, "__len__"):
-        raise TypeError(f"{expected}Received: conv_arch={conv_arch!r}")
+        raise InvalidArgument(f"{expected}Received: conv_arch={conv_arch!r}")
     if len(conv_arch) == 0:
-        raise ValueError(f"{expected}Received: conv_arch={conv_arch!r}")
+        raise InvalidArgument(f"{expected}Received: conv_arch={conv_arch!r}")
     checked = []
     for i, pair in enumerate(conv_arch):
         if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
-            raise ValueError(f"{expected}Received: conv_arch[{i}]={pair!r}")
+            raise InvalidArgument(f"{expected}Received: conv_arch[{i}]={pair!r}")
         num_convs, num_channels = pair
         checked.append(
             (
@@ -91,7 +86,7 @@ def min_input_size(conv_arch):
 def _spatial_dims(input_shape):
     shape = tuple(input_shape)
     if len(shape) != 4:
-        raise ValueError(
+        raise InvalidArgument(
             "Expected a 4D input of shape (batch, height, width, channels). "
             f"Received: input_shape={shape}"
         )
@@ -100,9 +95,14 @@ def _spatial_dims(input_shape):
 
 def _check_input_size(owner, input_shape, minimum):
     height, width = _spatial_dims(input_shape)
+    if input_shape[0] == 0:
+        raise InvalidArgument(
+            f"Expected at least one image in the input to `{owner.name}`. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
     for side in (height, width):
         if side is not None and side < minimum:
-            raise ValueError(
+            raise InvalidArgument(
                 f"The input to `{owner.name}` is too small: {height}x{width} pixels. "
                 f"Its {owner._num_pools} 2x2 max-pool stage(s) halve each side, so "
                 f"the minimum input size is {minimum}x{minimum}. "
@@ -164,8 +164,7 @@ def vgg_block(num_convs, num_channels, *, name="block1"):
     """
     num_convs = check_int("num_convs", num_convs)
     num_channels = check_int("num_channels", num_channels)
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"Expected `name` to be a non-empty string. Received: name={name!r}")
+    name = check_name("name", name)
     layers = [
         keras.layers.Conv2D(
             num_channels,
@@ -194,7 +193,7 @@ def scale_arch(conv_arch, ratio):
     ratio = check_int("ratio", ratio)
     smallest = min(channels for _, channels in conv_arch)
     if smallest // ratio == 0:
-        raise ValueError(
+        raise InvalidArgument(
             f"`ratio` is too large: it would leave a block with {smallest} // {ratio} = 0 "
             f"channels. Expected `ratio` <= {smallest}. Received: ratio={ratio}"
         )
@@ -245,6 +244,28 @@ def vgg(conv_arch, num_classes=10, *, dense_units=4096, dropout=0.5, name="vgg")
         name="classifier",
     )
     return VGG([*blocks, classifier], name=name)
+
+
+def vgg_by_name(arch, ratio=1, num_classes=10, *, dense_units=4096, dropout=0.5, name=None):
+    """Builds the VGG of ``VGG_ARCHS[arch]``, with every block's channels divided by ``ratio``.
+
+    Taught in: *The VGG family*; the training chapter builds its networks
+    this way, through ``vggcourse.train.build_network``.
+
+    Args:
+        arch: a key of ``VGG_ARCHS``, such as ``"vgg11"``.
+        ratio: divide every block's channels by this (``scale_arch``); d2l uses 4.
+        num_classes, dense_units, dropout: as for ``vgg``.
+        name: the model's name; by default ``arch``.
+
+    Returns:
+        ``vgg(scale_arch(VGG_ARCHS[arch], ratio), ...)``.
+    """
+    check_choice("arch", arch, tuple(VGG_ARCHS))
+    conv_arch = scale_arch(VGG_ARCHS[arch], ratio)
+    return vgg(
+        conv_arch, num_classes, dense_units=dense_units, dropout=dropout, name=name or arch
+    )
 
 
 # ---------------------------------------------------------------------------

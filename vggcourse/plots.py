@@ -1,12 +1,15 @@
 """Plots of a traced network, drawn with matplotlib.
 
-Every function takes the DataFrame returned by ``vggcourse.trace_layers``,
-draws one layer per bar or point in network order, and returns the
-matplotlib ``Axes`` it drew on, so a chapter can add to it and then call
-``plt.show()``.
+The plots of a trace take the DataFrame returned by
+``vggcourse.trace_layers``, draw one layer per bar or point in network order,
+and return the matplotlib ``Axes`` they drew on, so a chapter can add to it
+and then call ``plt.show()``. The training chapter's plots show images,
+learning curves and a confusion matrix.
 
-Importing this module sets the course's plot style (``STYLE``), so every
-chapter's figures look alike.
+The course's look is ``STYLE``. Importing this module changes nothing in
+matplotlib; a chapter calls ``use_style()`` once, after its imports, so that
+its own figures and the package's look alike. Every figure that a function
+here creates has the course's size and layout either way.
 """
 
 import matplotlib as mpl
@@ -14,9 +17,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
+from vggcourse._checks import check_bool, check_int, check_labels
+from vggcourse.errors import InvalidArgument
+from vggcourse.trace import check_trace
+
 __all__ = [
     "STYLE",
     "KIND_COLORS",
+    "use_style",
     "plot_activation_memory",
     "plot_macs",
     "plot_params",
@@ -42,7 +50,6 @@ STYLE = {
     "axes.titlesize": 11,
     "legend.frameon": False,
 }
-mpl.rcParams.update(STYLE)
 
 # One colour per kind of layer, in every plot of the course.
 KIND_COLORS = {
@@ -55,16 +62,20 @@ _OTHER_COLOR = "tab:gray"
 _MIB = 2**20
 
 
-def _check_trace(trace):
-    columns = {"layer", "kind", "output_shape", "params", "macs", "activations", "new_tensor"}
-    if not hasattr(trace, "columns") or not columns <= set(trace.columns):
-        raise TypeError(
-            "Expected `trace` to be the DataFrame returned by vggcourse.trace_layers(net, "
-            f"input_shape). Received: trace of type {type(trace).__name__}"
-        )
-    if len(trace) == 0:
-        raise ValueError("Expected `trace` to have at least one layer. Received: an empty trace")
-    return trace
+def use_style():
+    """Makes ``STYLE`` matplotlib's default for the rest of the session.
+
+    Taught in: every chapter calls it once, after its imports. Nothing else
+    in the package changes matplotlib's settings; to use the style for a few
+    figures only, draw them inside ``with matplotlib.rc_context(STYLE):``.
+    """
+    mpl.rcParams.update(STYLE)
+
+
+def _figure(**kwargs):
+    """A new figure with the course's size and layout, whatever the global settings."""
+    kwargs.setdefault("figsize", STYLE["figure.figsize"])
+    return plt.subplots(dpi=STYLE["figure.dpi"], layout="constrained", **kwargs)
 
 
 def _title(trace, what):
@@ -75,7 +86,7 @@ def _title(trace, what):
 
 def _axes(ax):
     if ax is None:
-        _, ax = plt.subplots()
+        _, ax = _figure()
     return ax
 
 
@@ -85,8 +96,9 @@ def _layer_axis(ax, trace):
     ax.grid(axis="x", visible=False)
 
 
-def _bars(trace, values, *, ylabel, title, log, ax, hollow=None):
-    """One bar per layer, coloured by kind; ``hollow`` marks bars drawn as outlines."""
+def _bars(trace, values, *, ylabel, what, log, ax, hollow=None):
+    """One bar per layer of ``trace``, coloured by kind; ``hollow`` marks bars drawn as outlines."""
+    log = check_bool("log", log)
     ax = _axes(ax)
     colors = [KIND_COLORS.get(kind, _OTHER_COLOR) for kind in trace["kind"]]
     bars = ax.bar(np.arange(len(trace)), values, color=colors, edgecolor=colors)
@@ -107,16 +119,10 @@ def _bars(trace, values, *, ylabel, title, log, ax, hollow=None):
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(_title(trace, what))
     _layer_axis(ax, trace)
     ax.legend(handles=handles, fontsize=8, loc="best")
     return ax
-
-
-def _check_log(log):
-    if not isinstance(log, bool):
-        raise TypeError(f"Expected `log` to be True or False. Received: log={log!r}")
-    return log
 
 
 def plot_params(trace, *, log=True, ax=None):
@@ -132,15 +138,8 @@ def plot_params(trace, *, log=True, ax=None):
         The ``Axes``, with one bar per layer. Layers without parameters have
         no visible bar.
     """
-    trace = _check_trace(trace)
-    return _bars(
-        trace,
-        trace["params"].to_numpy(),
-        ylabel="parameters",
-        title=_title(trace, "parameters per layer"),
-        log=_check_log(log),
-        ax=ax,
-    )
+    trace = check_trace(trace)
+    return _bars(trace, trace["params"].to_numpy(), ylabel="parameters", what="parameters per layer", log=log, ax=ax)
 
 
 def plot_macs(trace, *, log=True, ax=None):
@@ -154,15 +153,9 @@ def plot_macs(trace, *, log=True, ax=None):
     Returns:
         The ``Axes``, with one bar per layer.
     """
-    trace = _check_trace(trace)
-    return _bars(
-        trace,
-        trace["macs"].to_numpy(),
-        ylabel="multiply-accumulates per example",
-        title=_title(trace, "MACs per layer"),
-        log=_check_log(log),
-        ax=ax,
-    )
+    trace = check_trace(trace)
+    ylabel = "multiply-accumulates per example"
+    return _bars(trace, trace["macs"].to_numpy(), ylabel=ylabel, what="MACs per layer", log=log, ax=ax)
 
 
 def plot_activation_memory(trace, *, bytes_per_value=4, log=True, ax=None):
@@ -179,18 +172,14 @@ def plot_activation_memory(trace, *, bytes_per_value=4, log=True, ax=None):
         The ``Axes``, with one bar per layer. Layers whose output shares its
         input's memory (Flatten, Dropout at inference) are drawn hatched.
     """
-    trace = _check_trace(trace)
-    if isinstance(bytes_per_value, bool) or not isinstance(bytes_per_value, int) or bytes_per_value < 1:
-        raise ValueError(
-            "Expected `bytes_per_value` to be a positive integer, such as 4 for float32. "
-            f"Received: bytes_per_value={bytes_per_value!r}"
-        )
+    trace = check_trace(trace)
+    bytes_per_value = check_int("bytes_per_value", bytes_per_value)
     return _bars(
         trace,
         trace["activations"].to_numpy() * bytes_per_value / _MIB,
         ylabel=f"MiB per example ({bytes_per_value} bytes per value)",
-        title=_title(trace, "activation memory per layer"),
-        log=_check_log(log),
+        what="activation memory per layer",
+        log=log,
         ax=ax,
         hollow=~trace["new_tensor"].to_numpy(dtype=bool),
     )
@@ -212,7 +201,7 @@ def plot_shapes(trace, *, ax=None):
         with one point per layer (NaN where a layer has no spatial size). A
         third line, "width", appears if the input is not square.
     """
-    trace = _check_trace(trace)
+    trace = check_trace(trace)
     ax = _axes(ax)
     shapes = list(trace["output_shape"])
     height = np.array([shape[0] if len(shape) == 3 else np.nan for shape in shapes], dtype=float)
@@ -265,17 +254,19 @@ def show_images(images, labels, *, predictions=None, class_names=None, ncols=8, 
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim != 3 or len(images) == 0 or len(labels) != len(images):
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `images` of shape (n, height, width) with n >= 1 and one label per image. "
             f"Received: images with shape {images.shape} and {len(labels)} labels"
         )
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"Expected `ncols` to be a positive integer. Received: ncols={ncols!r}")
+    ncols = check_int("ncols", ncols)
     names = _class_names(class_names)
+    labels = check_labels("labels", labels, len(names))
+    if predictions is not None:
+        predictions = check_labels("predictions", predictions, len(names))
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.3 * nrows), squeeze=False
+    fig, axes = _figure(
+        nrows=nrows, ncols=ncols, figsize=(scale * ncols, scale * nrows + 0.3 * nrows), squeeze=False
     )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -303,12 +294,12 @@ def plot_history(history):
     """
     logs = getattr(history, "history", history)
     if not isinstance(logs, dict) or not {"loss", "accuracy"} <= set(logs):
-        raise TypeError(
+        raise InvalidArgument(
             "Expected `history` to be a keras History, or a dict, with 'loss' and 'accuracy'. "
             f"Received: history of type {type(history).__name__}"
         )
     epochs = np.arange(1, len(logs["loss"]) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.0))
+    fig, axes = _figure(ncols=2, figsize=(8.0, 3.0))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, logs[metric], "o-", label="training")
         if f"val_{metric}" in logs:
@@ -335,17 +326,18 @@ def plot_confusion_matrix(y_true, y_pred, *, class_names=None, ax=None):
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `y_true` and `y_pred` to be 1D and of the same length. "
             f"Received: y_true with shape {y_true.shape}, y_pred with shape {y_pred.shape}"
         )
     names = _class_names(class_names)
     k = len(names)
+    y_true, y_pred = check_labels("y_true", y_true, k), check_labels("y_pred", y_pred, k)
     counts = np.zeros((k, k), dtype=int)
-    np.add.at(counts, (y_true.astype(int), y_pred.astype(int)), 1)
+    np.add.at(counts, (y_true, y_pred), 1)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 5.6))
+        _, ax = _figure(figsize=(6.4, 5.6))
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
         if count:

@@ -17,17 +17,16 @@ https://cs231n.github.io/convolutional-networks/):
 """
 
 import math
-import numbers
 
-from vggcourse._quiet import import_tensorflow
+import keras
+import pandas as pd
 
-import_tensorflow()
-import keras  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from vggcourse.models import leaf_layers  # noqa: E402
+from vggcourse._checks import check_int, check_shape
+from vggcourse.errors import InvalidArgument
+from vggcourse.models import leaf_layers
 
 __all__ = [
+    "check_trace",
     "layer_macs",
     "layer_params",
     "receptive_field",
@@ -69,21 +68,27 @@ COLUMNS = (
     "new_tensor",
     "receptive_field",
 )
-
-
-# ---------------------------------------------------------------------------
-# Argument checks, in Keras' style.
+# The column types of a trace; receptive_field is nullable (<NA> after a Dense layer).
+_DTYPES = {
+    "layer": str,
+    "kind": str,
+    "params": "int64",
+    "macs": "int64",
+    "activations": "int64",
+    "new_tensor": bool,
+    "receptive_field": "Int64",
+}
 
 
 def _check_layer(layer):
     if not isinstance(layer, keras.layers.Layer):
-        raise TypeError(
+        raise InvalidArgument(
             "Expected `layer` to be a Keras layer, such as keras.layers.Conv2D(...). "
             f"Received: layer={layer!r} of type {type(layer).__name__}"
         )
     if not isinstance(layer, _SUPPORTED):
         names = ", ".join(sorted(cls.__name__ for cls in _SUPPORTED))
-        raise ValueError(
+        raise InvalidArgument(
             f"Cannot count layer `{layer.name}` of type {type(layer).__name__}. "
             f"Expected one of: {names}. Received: layer={layer!r}"
         )
@@ -92,26 +97,13 @@ def _check_layer(layer):
 
 def _check_input_shape(input_shape):
     """Returns the shape of one example: ``input_shape`` without its batch axis."""
-    expected = (
-        "Expected `input_shape` to be the shape of one image, (height, width, channels), "
-        "or of a batch, (batch, height, width, channels), with positive integer sizes "
-        "(the batch size may be None). "
-    )
-    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
-        raise TypeError(f"{expected}Received: input_shape={input_shape!r}")
-    shape = tuple(input_shape)
-    if len(shape) not in (3, 4):
-        raise ValueError(f"{expected}Received: input_shape={shape}")
-    sizes = shape[1:] if len(shape) == 4 and shape[0] is None else shape
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ValueError(f"{expected}Received: input_shape={shape}")
-    return tuple(int(size) for size in shape[-3:])
+    shape = check_shape("input_shape", input_shape, ranks=(3, 4), example=(224, 224, 1), batch_axis=True)
+    return shape[-3:]
 
 
 def _check_net(net):
     if not isinstance(net, keras.Sequential):
-        raise TypeError(
+        raise InvalidArgument(
             "Expected `net` to be a keras.Sequential model, such as one built by "
             f"vggcourse.vgg(). Received: net={net!r} of type {type(net).__name__}"
         )
@@ -121,22 +113,30 @@ def _check_net(net):
         if not isinstance(layer, keras.layers.InputLayer)
     ]
     if not layers:
-        raise ValueError(f"Expected `net` to have at least one layer. Received: net={net!r}")
+        raise InvalidArgument(f"Expected `net` to have at least one layer. Received: net={net!r}")
     return layers
 
 
-def _check_trace(trace):
+def check_trace(trace):
+    """Returns ``trace`` if it is a table made by ``trace_layers``, with at least one layer.
+
+    ``totals``, ``training_memory`` and every plot of ``vggcourse.plots`` check
+    their ``trace`` argument with this.
+
+    Raises:
+        InvalidArgument: if ``trace`` lacks a column or ``trace.attrs`` of
+            ``trace_layers``' result, or has no rows.
+    """
+    expected = "Expected `trace` to be the DataFrame returned by vggcourse.trace_layers(net, input_shape)"
     if not isinstance(trace, pd.DataFrame) or not set(COLUMNS) <= set(trace.columns):
-        raise TypeError(
-            "Expected `trace` to be the DataFrame returned by trace_layers(net, input_shape). "
-            f"Received: trace of type {type(trace).__name__}"
-        )
+        raise InvalidArgument(f"{expected}. Received: trace of type {type(trace).__name__}")
     if "input_shape" not in trace.attrs:
-        raise ValueError(
-            "Expected `trace` to carry trace.attrs['input_shape'], as the DataFrame "
-            "returned by trace_layers() does; a copy made without its attrs lost it. "
-            f"Received: trace.attrs={trace.attrs!r}"
+        raise InvalidArgument(
+            f"{expected}, which carries trace.attrs['input_shape']; a copy made without its "
+            f"attrs lost it. Received: trace.attrs={trace.attrs!r}"
         )
+    if len(trace) == 0:
+        raise InvalidArgument(f"{expected}, with at least one layer. Received: an empty trace")
     return trace
 
 
@@ -169,7 +169,7 @@ def layer_params(layer, input_shape):
         ``in_features * units`` weights plus ``units`` biases.
     """
     _check_layer(layer)
-    shape = _check_any_shape(input_shape)
+    shape = _check_layer_input_shape(input_shape)
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw = layer.kernel_size
         in_channels = shape[_channels_axis(layer)]
@@ -195,7 +195,7 @@ def layer_macs(layer, input_shape):
         leading axes). Every other layer: 0.
     """
     _check_layer(layer)
-    shape = _check_any_shape(input_shape)
+    shape = _check_layer_input_shape(input_shape)
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw = layer.kernel_size
         in_channels = shape[_channels_axis(layer)]
@@ -206,26 +206,9 @@ def layer_macs(layer, input_shape):
     return 0
 
 
-def _check_any_shape(input_shape):
-    # Single layers take any rank (a Dense layer takes (features,)); a leading
-    # None is a batch axis.
-    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
-        raise TypeError(
-            "Expected `input_shape` to be a tuple of positive integers, such as "
-            f"(56, 56, 128). Received: input_shape={input_shape!r}"
-        )
-    shape = tuple(input_shape)
-    if shape and shape[0] is None:
-        shape = shape[1:]
-    if not shape or any(
-        isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1
-        for size in shape
-    ):
-        raise ValueError(
-            "Expected `input_shape` to be a tuple of positive integers, such as "
-            f"(56, 56, 128). Received: input_shape={tuple(input_shape)}"
-        )
-    return tuple(int(size) for size in shape)
+def _check_layer_input_shape(input_shape):
+    # Single layers take any rank (a Dense layer takes (features,)).
+    return check_shape("input_shape", input_shape, example=(56, 56, 128), batch_axis=True)
 
 
 # ---------------------------------------------------------------------------
@@ -245,7 +228,7 @@ def _window(layer):
     else:
         return None
     if sizes[0] != sizes[1] or strides[0] != strides[1]:
-        raise ValueError(
+        raise InvalidArgument(
             f"Receptive fields are computed for square windows and strides only. "
             f"Received: layer `{layer.name}` with window {tuple(sizes)} and strides {tuple(strides)}"
         )
@@ -286,7 +269,7 @@ def receptive_field(layers):
     elif isinstance(layers, keras.layers.Layer):
         layers = [layers]
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
-        raise TypeError(
+        raise InvalidArgument(
             "Expected `layers` to be a Keras model or a sequence of Keras layers. "
             f"Received: layers={layers!r} of type {type(layers).__name__}"
         )
@@ -345,25 +328,19 @@ def trace_layers(net, input_shape):
         ``input_shape`` (for one example). ``totals(trace)`` adds it all up.
 
     Raises:
-        TypeError: if ``net`` is not a ``keras.Sequential``.
-        ValueError: if ``input_shape`` is malformed or too small for the
-            network's pools, or a layer is of a kind that cannot be counted.
+        InvalidArgument: if ``net`` is not a ``keras.Sequential``, if
+            ``input_shape`` is malformed or too small for the network's
+            pools, or if a layer is of a kind that cannot be counted.
     """
     layers = _check_net(net)
-    shape = _check_input_shape(input_shape)
+    example_shape = shape = _check_input_shape(input_shape)
     rows = []
     field, jump = 1, 1
     for layer in layers:
         try:
             output_shape = _output_shape(layer, shape)
         except ValueError:
-            smallest = _smallest_side(layers, _check_input_shape(input_shape)[-1])
-            hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
-            raise ValueError(
-                f"The input is too small for `{net.name}`: layer `{layer.name}` would get "
-                f"shape {shape}, which is smaller than its window.{hint} "
-                f"Received: input_shape={tuple(input_shape)}"
-            ) from None
+            raise _too_small(net, layers, layer, shape, input_shape) from None
         field, jump = _step_receptive_field(layer, field, jump)
         rows.append(
             {
@@ -378,20 +355,20 @@ def trace_layers(net, input_shape):
             }
         )
         shape = output_shape
-    trace = pd.DataFrame(rows, columns=list(COLUMNS))
-    trace = trace.astype(
-        {
-            "layer": str,
-            "kind": str,
-            "params": "int64",
-            "macs": "int64",
-            "activations": "int64",
-            "new_tensor": bool,
-            "receptive_field": "Int64",
-        }
-    )
-    trace.attrs = {"net": net.name, "input_shape": _check_input_shape(input_shape)}
+    trace = pd.DataFrame(rows, columns=list(COLUMNS)).astype(_DTYPES)
+    trace.attrs = {"net": net.name, "input_shape": example_shape}
     return trace
+
+
+def _too_small(net, layers, layer, shape, input_shape):
+    """The error for an input that leaves ``layer`` less than its window, naming the smallest that fits."""
+    smallest = _smallest_side(layers, _check_input_shape(input_shape)[-1])
+    hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
+    return InvalidArgument(
+        f"The input is too small for `{net.name}`: layer `{layer.name}` would get "
+        f"shape {shape}, which is smaller than its window.{hint} "
+        f"Received: input_shape={tuple(input_shape)}"
+    )
 
 
 def totals(trace):
@@ -409,7 +386,7 @@ def totals(trace):
           **input included**, as in the CS231n VGG-16 table: the input plus
           the outputs of the layers with ``new_tensor`` True.
     """
-    trace = _check_trace(trace)
+    trace = check_trace(trace)
     inputs = math.prod(trace.attrs["input_shape"])
     return pd.Series(
         {
@@ -448,15 +425,9 @@ def training_memory(trace, batch_size, *, optimizer_slots=1, bytes_per_value=4):
         ``total``.
     """
     count = totals(trace)
-    for name, value, minimum in (
-        ("batch_size", batch_size, 1),
-        ("optimizer_slots", optimizer_slots, 0),
-        ("bytes_per_value", bytes_per_value, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-            raise ValueError(
-                f"Expected `{name}` to be an integer >= {minimum}. Received: {name}={value!r}"
-            )
+    batch_size = check_int("batch_size", batch_size)
+    optimizer_slots = check_int("optimizer_slots", optimizer_slots, minimum=0)
+    bytes_per_value = check_int("bytes_per_value", bytes_per_value)
     parts = {
         "weights": count["params"] * bytes_per_value,
         "gradients": count["params"] * bytes_per_value,

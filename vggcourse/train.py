@@ -21,38 +21,39 @@ never stopped.
 import dataclasses
 import math
 import os
-import tempfile
 import time
 import types
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from vggcourse._checks import check_choice, check_float, check_int
-from vggcourse._quiet import import_tensorflow
-
-tf = import_tensorflow()
-import keras  # noqa: E402
-
-from vggcourse.data import CLASS_NAMES, make_dataset  # noqa: E402
-from vggcourse.models import VGG_ARCHS, leaf_layers, min_input_size, scale_arch, vgg  # noqa: E402
+from vggcourse import backup
+from vggcourse._checks import check_bool, check_choice, check_float, check_int, check_name
+from vggcourse.callbacks import EpochSeeds, StopOnNaN, Throughput
+from vggcourse.data import CLASS_NAMES, make_dataset
+from vggcourse.devices import choose_strategy, describe_devices
+from vggcourse.errors import InvalidArgument, TrainingDiverged
+from vggcourse.models import VGG_ARCHS, min_input_size, scale_arch, vgg_by_name
+from vggcourse.trace import trace_layers, training_memory
 
 __all__ = [
-    "Devices",
-    "EpochSeeds",
     "PRESETS",
     "SMOKE_VARIABLE",
-    "Throughput",
     "TrainConfig",
     "auto_config",
     "build_model",
-    "choose_strategy",
-    "default_backup_dir",
-    "describe_devices",
+    "build_network",
     "predict_labels",
+    "preprocessing_layers",
     "train_vgg",
 ]
 
 SMOKE_VARIABLE = "VGGCOURSE_SMOKE"
+# Far above what VGG was made for (224) and what a batch of it fits in on
+# common hardware; train_vgg also refuses, with an estimate, a run that cannot
+# fit in a CPU-only machine's memory.
+MAX_IMAGE_SIZE = 1024
 _PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 _SCHEDULES = ("constant", "cosine")
 
@@ -105,26 +106,31 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"Expected `name` to be a non-empty string. Received: name={self.name!r}")
-        check_choice("arch", self.arch, tuple(VGG_ARCHS))
-        check_int("ratio", self.ratio)
-        scale_arch(VGG_ARCHS[self.arch], self.ratio)  # Refuses a ratio that leaves 0 channels.
-        smallest = min_input_size(VGG_ARCHS[self.arch])
-        check_int("image_size", self.image_size, minimum=smallest)
-        check_int("dense_units", self.dense_units)
-        check_float("dropout", self.dropout, 0, 1, low_inclusive=True)
-        check_float("learning_rate", self.learning_rate, 0, math.inf)
-        check_float("momentum", self.momentum, 0, 1, low_inclusive=True)
-        check_choice("lr_schedule", self.lr_schedule, _SCHEDULES)
-        check_int("batch_size", self.batch_size)
-        check_int("epochs", self.epochs)
-        check_int("train_examples", self.train_examples, allow_none=True)
-        check_int("val_examples", self.val_examples, allow_none=True)
-        check_choice("precision", self.precision, _PRECISIONS)
-        if not isinstance(self.jit_compile, bool):
-            raise TypeError(f"Expected `jit_compile` to be a bool. Received: jit_compile={self.jit_compile!r}")
-        check_int("seed", self.seed, minimum=0)
+        conv_arch = VGG_ARCHS[check_choice("arch", self.arch, tuple(VGG_ARCHS))]
+        ratio = check_int("ratio", self.ratio)
+        scale_arch(conv_arch, ratio)  # Refuses a ratio that leaves 0 channels.
+        checked = dict(
+            name=check_name("name", self.name),
+            ratio=ratio,
+            image_size=check_int("image_size", self.image_size, min_input_size(conv_arch), MAX_IMAGE_SIZE),
+            dense_units=check_int("dense_units", self.dense_units),
+            dropout=check_float("dropout", self.dropout, 0, 1, low_inclusive=True),
+            learning_rate=check_float("learning_rate", self.learning_rate, 0, math.inf),
+            momentum=check_float("momentum", self.momentum, 0, 1, low_inclusive=True),
+            lr_schedule=check_choice("lr_schedule", self.lr_schedule, _SCHEDULES),
+            batch_size=check_int("batch_size", self.batch_size),
+            epochs=check_int("epochs", self.epochs),
+            train_examples=check_int("train_examples", self.train_examples, allow_none=True),
+            val_examples=check_int("val_examples", self.val_examples, allow_none=True),
+            precision=check_choice("precision", self.precision, _PRECISIONS),
+            jit_compile=check_bool("jit_compile", self.jit_compile),
+            # NumPy's and so Keras' seeding take seeds below 2**32.
+            seed=check_int("seed", self.seed, minimum=0, maximum=2**32 - 1),
+        )
+        # Plain Python values from here on (a NumPy integer would fail inside
+        # Keras); a frozen dataclass is changed this way only here.
+        for field, value in checked.items():
+            object.__setattr__(self, field, value)
 
     def replace(self, **changes):
         """Returns a copy with some fields changed, checked like a new config."""
@@ -193,84 +199,6 @@ PRESETS = types.MappingProxyType(
 )
 
 
-# ---------------------------------------------------------------------------
-# Devices and strategies.
-
-
-@dataclasses.dataclass(frozen=True)
-class Devices:
-    """What TensorFlow can compute on.
-
-    Attributes:
-        kind: ``"TPU"``, ``"GPU"`` or ``"CPU"``: the best device present.
-        count: how many devices of that kind.
-        name: the GPU's model name, such as ``"Tesla T4"``; otherwise ``kind``.
-        compute_capability: the GPU's ``(major, minor)``, else None.
-    """
-
-    kind: str
-    count: int = 1
-    name: str = "CPU"
-    compute_capability: tuple | None = None
-
-    def __str__(self):
-        if self.kind == "GPU":
-            cc = self.compute_capability
-            capability = f"compute capability {cc[0]}.{cc[1]}" if cc else "compute capability unknown"
-            return f"{self.count} GPU(s): {self.name} ({capability})"
-        if self.kind == "TPU":
-            return f"TPU with {self.count} core(s)"
-        return "CPU only: TensorFlow sees no GPU or TPU"
-
-
-def _tpu_present():
-    # Colab's TPU runtimes set one of these; probing for a TPU otherwise
-    # queries a cloud metadata server, which hangs without a network.
-    return bool(
-        tf.config.list_physical_devices("TPU")
-        or os.environ.get("COLAB_TPU_ADDR")
-        or os.environ.get("TPU_NAME")
-    )
-
-
-def describe_devices():
-    """Returns a ``Devices`` describing the best hardware TensorFlow sees."""
-    if _tpu_present():
-        count = len(tf.config.list_physical_devices("TPU")) or 8
-        return Devices("TPU", count=count, name="TPU")
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return Devices(
-            "GPU",
-            count=len(gpus),
-            name=details.get("device_name", "GPU"),
-            compute_capability=details.get("compute_capability"),
-        )
-    return Devices("CPU")
-
-
-def choose_strategy(devices=None):
-    """Returns the ``tf.distribute`` strategy for ``devices``.
-
-    ``TPUStrategy`` on a TPU, ``MirroredStrategy`` (one replica per GPU,
-    gradients summed across them) for more than one GPU, and the default
-    strategy, which does nothing special, otherwise.
-
-    Args:
-        devices: a ``Devices``; by default ``describe_devices()``.
-    """
-    devices = devices or describe_devices()
-    if devices.kind == "TPU":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    if devices.kind == "GPU" and devices.count > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
 def _smoke_requested():
     return os.environ.get(SMOKE_VARIABLE, "").strip() not in ("", "0")
 
@@ -318,13 +246,53 @@ def auto_config(devices=None, *, verbose=True):
 # The model.
 
 
+def preprocessing_layers(image_size):
+    """The model's first layers: scale uint8 pixels to [0, 1], then resize to ``image_size``.
+
+    Doing this in the model, on the accelerator and one batch at a time,
+    keeps the input pipeline's memory at one byte per pixel of the original
+    28x28 images.
+
+    Args:
+        image_size: side in pixels of the resized images.
+
+    Returns:
+        A list of two layers, ``rescale`` and ``resize``, from uint8
+        ``(batch, 28, 28, 1)`` to float ``(batch, image_size, image_size, 1)``.
+    """
+    image_size = check_int("image_size", image_size)
+    return [
+        keras.layers.Rescaling(1 / 255, name="rescale"),
+        keras.layers.Resizing(image_size, image_size, name="resize"),
+    ]
+
+
+def build_network(config):
+    """The network that ``config`` trains, without its preprocessing: ``vgg_by_name``.
+
+    Args:
+        config: a ``TrainConfig``; its ``arch``, ``ratio``, ``dense_units``
+            and ``dropout`` are used.
+
+    Returns:
+        A ``VGG`` named ``vgg``, with one logit per class of ``CLASS_NAMES``.
+    """
+    return vgg_by_name(
+        config.arch,
+        config.ratio,
+        num_classes=len(CLASS_NAMES),
+        dense_units=config.dense_units,
+        dropout=config.dropout,
+        name="vgg",
+    )
+
+
 def build_model(config):
-    """Builds the network to train: preprocessing layers, then ``vgg()``.
+    """Builds the model to train: ``preprocessing_layers``, then ``build_network``.
 
     The model takes uint8 images of shape ``(batch, 28, 28, 1)``, as
-    ``make_dataset()`` yields them, scales them to [0, 1] and resizes them to
-    ``config.image_size``. Doing that here, on the accelerator, keeps the
-    input pipeline's memory at one byte per pixel of the original images.
+    ``make_dataset()`` yields them. Under ``config.precision`` it computes in
+    that dtype policy, without changing Keras' global policy.
 
     Call it inside ``strategy.scope()`` when training with a strategy.
 
@@ -339,19 +307,11 @@ def build_model(config):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        net = vgg(
-            scale_arch(VGG_ARCHS[config.arch], config.ratio),
-            num_classes=len(CLASS_NAMES),
-            dense_units=config.dense_units,
-            dropout=config.dropout,
-            name="vgg",
-        )
         model = keras.Sequential(
             [
                 keras.Input(shape=(28, 28, 1), dtype="uint8", name="images"),
-                keras.layers.Rescaling(1 / 255, name="rescale"),
-                keras.layers.Resizing(config.image_size, config.image_size, name="resize"),
-                net,
+                *preprocessing_layers(config.image_size),
+                build_network(config),
             ],
             name=f"{config.arch}_fashion_mnist",
         )
@@ -376,106 +336,61 @@ def _compile(model, config, steps_per_epoch):
     )
 
 
-# ---------------------------------------------------------------------------
-# Callbacks.
-
-
-class EpochSeeds(keras.callbacks.Callback):
-    """Makes each epoch's randomness a function of ``(seed, epoch)``.
-
-    At the start of every epoch it stores the epoch number in the variable
-    that ``make_dataset(shuffle=True, epoch=...)`` reads to shuffle, and
-    re-seeds every Dropout layer. ``BackupAndRestore`` restores weights,
-    optimizer state and the epoch counter, but neither of these random
-    states; with this callback a resumed run replays nothing and skips
-    nothing, and ends bit-identical to an uninterrupted one (given
-    ``tf.config.experimental.enable_op_determinism()``).
-
-    Args:
-        epoch_variable: the ``tf.Variable`` given to ``make_dataset``.
-        seed: an integer.
-    """
-
-    def __init__(self, epoch_variable, seed):
-        super().__init__()
-        self.epoch_variable = epoch_variable
-        self.seed = seed
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_variable.assign(epoch)
-        dropouts = [
-            layer
-            for layer in leaf_layers(self.model)
-            if getattr(layer, "seed_generator", None) is not None
-        ]
-        for i, layer in enumerate(dropouts):
-            # SeedSequence turns (seed, epoch, layer) into a well-mixed seed.
-            (state,) = np.random.SeedSequence([self.seed, epoch, i]).generate_state(1)
-            layer.seed_generator.state.assign(np.array([state, 0], dtype=np.int64))
-
-
-class Throughput(keras.callbacks.Callback):
-    """Measures training examples per second, epoch by epoch.
-
-    Each epoch's figure, ``examples_per_second``, appears in the logs and so in
-    the history. The time runs from the start of the epoch to the end of its
-    training steps; validation is left out. The ``examples_per_second``
-    attribute averages all epochs but the first, whose time includes tracing
-    and compiling the training step.
-
-    Args:
-        examples_per_epoch: training examples in one epoch.
-    """
-
-    def __init__(self, examples_per_epoch):
-        super().__init__()
-        self.examples_per_epoch = examples_per_epoch
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        self._train_end = None
-
-    def on_test_begin(self, logs=None):
-        if self._train_end is None:
-            self._train_end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        end = self._train_end if self._train_end is not None else time.perf_counter()
-        self.seconds.append(end - self._start)
-        if logs is not None:
-            logs["examples_per_second"] = self.examples_per_epoch / self.seconds[-1]
-
-    @property
-    def examples_per_second(self):
-        """Mean over the epochs after the first, or None if there was only one."""
-        if len(self.seconds) < 2:
-            return None
-        return self.examples_per_epoch * (len(self.seconds) - 1) / sum(self.seconds[1:])
-
-
-def default_backup_dir(config):
-    """Where ``train_vgg()`` backs up ``config``'s run unless told otherwise."""
-    return os.path.join(tempfile.gettempdir(), "vggcourse-backup", config.name)
-
-
 def _format_seconds(seconds):
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
 
 
-def _check_data(data):
+def _summary(config, folder, history, epochs_run):
+    """'Trained 3 epoch(s) in 12 s; ...', or why nothing was left to train."""
+    if not epochs_run:
+        return (
+            f"Nothing left to train: the backup in {folder} already holds {history.restored_epochs} epoch(s), "
+            f"and the configuration asks for {config.epochs}. The model is restored from it, and the backup "
+            "is kept; ask for more epochs to train on, or restart to start over."
+        )
+    if history.throughput is None:
+        speed = "one epoch only, so no throughput without its warm-up"
+    else:
+        speed = f"{history.throughput:,.0f} examples/s after the first epoch's warm-up"
+    return f"Trained {epochs_run} epoch(s) in {_format_seconds(history.seconds)}; {speed}."
+
+
+def _used_data(config, data):
+    """The part of ``data`` that ``config`` trains and validates on."""
     try:
         (x_train, y_train), (x_test, y_test) = data
     except (TypeError, ValueError):
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `data` to be ((x_train, y_train), (x_test, y_test)), as "
             f"load_fashion_mnist() returns. Received: data of type {type(data).__name__}"
         ) from None
-    return (x_train, y_train), (x_test, y_test)
+    train_part, val_part = slice(config.train_examples), slice(config.val_examples)
+    return (x_train[train_part], y_train[train_part]), (x_test[val_part], y_test[val_part])
 
 
-def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), verbose=2):
+def _check_memory(config, devices, strategy):
+    """Refuses, before any work, a run whose training step cannot fit in a CPU-only machine's memory.
+
+    An accelerator's memory is not known before TensorFlow uses it, so only
+    runs on the CPU are checked, against ``training_memory``'s lower bound.
+    """
+    if devices.kind != "CPU" or not hasattr(os, "sysconf"):
+        return
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    trace = trace_layers(build_network(config), (config.image_size, config.image_size, 1))
+    batch = -(-config.batch_size // strategy.num_replicas_in_sync)
+    needed = int(training_memory(trace, batch, optimizer_slots=1 if config.momentum else 0)["total"])
+    if needed > memory:
+        raise InvalidArgument(
+            f"A training step of this configuration needs about {needed / 1e9:,.1f} GB "
+            f"(vggcourse.training_memory, a lower bound), and this machine has {memory / 1e9:,.1f} GB "
+            f"of memory. Expected a smaller image_size or batch_size. Received: "
+            f"image_size={config.image_size}, batch_size={config.batch_size}"
+        )
+
+
+def train_vgg(config, data, *, backup_dir=None, restart=False, strategy=None, callbacks=(), verbose=2):
     """Trains a fresh model for ``config`` on ``data``, resuming a backed-up run.
 
     Args:
@@ -483,11 +398,16 @@ def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), ver
         data: ``((x_train, y_train), (x_test, y_test))`` as
             ``load_fashion_mnist()`` returns them. The test images serve as
             validation data after each epoch (see ``config.val_examples``).
-        backup_dir: folder for ``keras.callbacks.BackupAndRestore``; by
-            default ``default_backup_dir(config)``. Put it on persistent
-            storage (in Colab, a Google Drive folder) to survive a disconnect.
-            A run that finds a backup there resumes from it; a run that
-            finishes deletes it.
+        backup_dir: the folder to back the run up in, after every epoch; by
+            default ``backup.default_backup_dir()``, in the temporary
+            directory. The run uses a folder of its own inside it,
+            ``backup.backup_folder(backup_dir, config)``, and touches nothing
+            else there. Put it on persistent storage (in Colab, a Google
+            Drive folder) to survive a disconnect. A run that finds its
+            backup resumes from it, if it is of the same configuration and
+            data; a run that finishes deletes it.
+        restart: delete a backup of this configuration's name first, even one
+            of other settings, and start afresh.
         strategy: a ``tf.distribute.Strategy``; by default ``choose_strategy()``.
         callbacks: more Keras callbacks, called after the built-in ones.
         verbose: passed to ``model.fit``; 2 prints one line per epoch, then
@@ -497,60 +417,53 @@ def train_vgg(config, data, *, backup_dir=None, strategy=None, callbacks=(), ver
         The ``keras.callbacks.History`` of the run. The trained model is
         ``history.model``; ``history.history`` holds per-epoch ``loss``,
         ``accuracy``, ``val_loss``, ``val_accuracy`` and ``examples_per_second``;
-        ``history.seconds`` is the wall time of ``fit`` and ``history.throughput``
-        the examples per second after the first epoch (None after one epoch).
+        ``history.seconds`` is the wall time of ``fit``, ``history.throughput``
+        the examples per second after the first epoch (None after one epoch),
+        and ``history.restored_epochs`` the epochs restored from a backup.
+
+    Raises:
+        InvalidArgument: a bad argument, or labels, or a run too large for
+            this machine's memory; all before any work.
+        vggcourse.backup.BackupError: the backup folder cannot be used, before
+            any work, or a backup could not be written (the previous one is kept).
+        TrainingDiverged: the loss stopped being finite; the last complete
+            epoch's backup is kept, and nothing of the failing epoch is saved.
     """
     if not isinstance(config, TrainConfig):
-        raise TypeError(
+        raise InvalidArgument(
             f"Expected `config` to be a TrainConfig. Received: config of type {type(config).__name__}"
         )
-    (x_train, y_train), (x_test, y_test) = _check_data(data)
-    x_train, y_train = x_train[: config.train_examples], y_train[: config.train_examples]
-    x_test, y_test = x_test[: config.val_examples], y_test[: config.val_examples]
-    strategy = strategy or choose_strategy()
-    backup_dir = os.fspath(backup_dir) if backup_dir is not None else default_backup_dir(config)
-
+    used = (x_train, y_train), (x_test, y_test) = _used_data(config, data)
+    devices = describe_devices()
+    strategy = strategy or choose_strategy(devices)
+    _check_memory(config, devices, strategy)
     keras.utils.set_random_seed(config.seed)
     # Created outside the strategy's scope: it lives with the input pipeline
     # on the host, not on the replicas.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    train_ds = make_dataset(
-        x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch
-    )
+    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
     val_ds = make_dataset(x_test, y_test, config.batch_size)
-    with strategy.scope():
-        model = build_model(config)
-        _compile(model, config, steps_per_epoch=int(train_ds.cardinality()))
-
-    throughput = Throughput(len(x_train))
-    start = time.perf_counter()
-    history = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        # The order comes from make_dataset's stateless shuffle.
-        shuffle=False,
-        verbose=verbose,
-        callbacks=[
-            EpochSeeds(epoch, config.seed),
-            throughput,
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.BackupAndRestore(backup_dir),
-            *callbacks,
-        ],
-    )
-    elapsed = time.perf_counter() - start
-    epochs_run = len(throughput.seconds)
-    speed = throughput.examples_per_second
-    speed = (
-        f"{speed:,.0f} examples/s after the first epoch's warm-up"
-        if speed is not None
-        else "one epoch only, so no throughput without its warm-up"
-    )
-    if verbose:
-        print(f"Trained {epochs_run} epoch(s) in {_format_seconds(elapsed)}; {speed}.")
+    backup_dir = backup.default_backup_dir() if backup_dir is None else backup_dir
+    with backup.opened(backup_dir, config, used, restart=restart) as folder:
+        with strategy.scope():
+            model = build_model(config)
+            _compile(model, config, steps_per_epoch=int(train_ds.cardinality()))
+        throughput, saver = Throughput(len(x_train)), backup.SafeBackup(folder, config.epochs)
+        own = [EpochSeeds(epoch, config.seed), throughput, StopOnNaN(), saver]
+        start = time.perf_counter()
+        try:
+            # shuffle=False: the order comes from make_dataset's stateless shuffle.
+            history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, shuffle=False,
+                                verbose=verbose, callbacks=[*own, *callbacks])
+        except TrainingDiverged as error:
+            done = backup.epochs_backed_up(folder)
+            kept = f"the backup of epoch {done} is kept in {folder}" if done else "no epoch was backed up"
+            raise TrainingDiverged(f"{error}; {kept}. Try a lower learning rate.") from None
+    history.seconds = time.perf_counter() - start
     history.throughput = throughput.examples_per_second
-    history.seconds = elapsed
+    history.restored_epochs = saver.restored_epochs
+    if verbose:
+        print(_summary(config, folder, history, len(throughput.seconds)))
     return history
 
 

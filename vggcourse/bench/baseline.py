@@ -29,10 +29,11 @@ benchmark uses to time the steps.
 
 import time
 
-from vggcourse._quiet import import_tensorflow
+import keras
+import tensorflow as tf
 
-tf = import_tensorflow()
-import keras  # noqa: E402
+from vggcourse._checks import check_int, check_shape
+from vggcourse.errors import InvalidArgument
 
 __all__ = ["TrainCallback", "d2l_dataloader", "train_ch6", "try_gpu"]
 
@@ -69,12 +70,12 @@ def d2l_dataloader(x, y, batch_size, resize, *, train=True):
         ``(batch, height, width, 1)`` in [0, 1], and int32 labels.
     """
     if getattr(x, "ndim", None) != 3:
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `x` to be images of shape (n, 28, 28), as keras.datasets.fashion_mnist "
             f"returns them. Received: x with shape {getattr(x, 'shape', None)}"
         )
-    if len(resize) != 2:
-        raise ValueError(f"Expected `resize` to be (height, width). Received: resize={resize!r}")
+    batch_size = check_int("batch_size", batch_size)
+    resize = check_shape("resize", resize, ranks=(2,), example=(224, 224))
     process = lambda X, y: (tf.expand_dims(X, axis=3) / 255, tf.cast(y, dtype="int32"))  # noqa: E731
     resize_fn = lambda X, y: (tf.image.resize_with_pad(X, *resize), y)  # noqa: E731
     shuffle_buf = len(x) if train else 1

@@ -1,0 +1,43 @@
+"""The package's surface: what importing it gives, and what each module exports."""
+
+import importlib.metadata
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import vggcourse
+from vggcourse import backup, bench, callbacks, data, devices, errors, models, trace, train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_the_package_exports_each_modules_public_names_once():
+    modules = (models, trace, data, devices, train, callbacks, backup, errors)
+    expected = [name for module in modules for name in module.__all__]
+    assert sorted(vggcourse.__all__) == sorted(expected)
+    assert len(set(expected)) == len(expected), "a name is public in two modules"
+    for module in modules:
+        for name in module.__all__:
+            assert getattr(vggcourse, name) is getattr(module, name), name
+
+
+def test_the_version_is_the_installed_distributions():
+    assert vggcourse.__version__ == importlib.metadata.version("vggcourse")
+
+
+def test_the_benchmark_exports_exactly_what_the_performance_appendix_uses():
+    notebook = json.loads((ROOT / "book" / "performance.ipynb").read_text(encoding="utf-8"))
+    code = "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    used = set(re.findall(r"\bbench\.(\w+)", code))
+    imported = set(re.findall(r"from vggcourse\.bench import (\w+)", code))
+    assert set(bench.__all__) == used | imported
+
+
+def test_importing_the_package_prints_nothing_and_leaves_plots_and_benchmark_to_be_imported_on_their_own():
+    fenced_off = ("vggcourse.plots", "vggcourse.bench")
+    script = f"import sys, vggcourse; print(sorted(m for m in sys.modules if m.startswith({fenced_off})))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout.strip(), result.stderr) == ("[]", "")
