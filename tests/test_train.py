@@ -208,10 +208,20 @@ class DisconnectAfterEpoch(keras.callbacks.Callback):
             raise Disconnect(f"lost the session after epoch {epoch + 1}")
 
 
-def test_run_resumed_after_a_disconnect_ends_bit_identical_to_an_uninterrupted_run(
-    sample, tmp_path
-):
+@pytest.fixture
+def op_determinism():
+    """Deterministic ops for one test. TensorFlow has no public switch back, and Keras 3.10
+    silently turns XLA off while they are on (model_supports_jit), so later tests need them off."""
+    from tensorflow.python.framework import config as tf_config
+
     tf.config.experimental.enable_op_determinism()
+    yield
+    tf_config.disable_op_determinism()
+
+
+def test_run_resumed_after_a_disconnect_ends_bit_identical_to_an_uninterrupted_run(
+    sample, tmp_path, op_determinism
+):
     config = tiny()
     uninterrupted = train.train_vgg(config, sample, backup_dir=tmp_path / "a", verbose=0)
 
