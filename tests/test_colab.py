@@ -22,16 +22,21 @@ IDS = [path.stem for path in NOTEBOOKS]
 GPU_CHAPTERS = ("training", "performance")
 
 URL_LINE = re.compile(r'^REPOSITORY_URL = "(?P<url>[^"\n]*)"$', re.MULTILINE)
-PIP_SPEC = re.compile(r'"vggcourse @ git\+\{REPOSITORY_URL\}@(?P<branch>[^"\s]+)"')
+PIP_SPEC = re.compile(r'"vggcourse\{extra\} @ git\+\{REPOSITORY_URL\}@(?P<branch>[^"\s]+)"')
+TENSORFLOW_MIN_LINE = re.compile(r'^TENSORFLOW_MIN = "(?P<version>[\d.]+)"', re.MULTILINE)
 COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\]]+")
 
 
-def install_cell(path):
+def first_code_cell(path):
     """The first code cell; only Markdown (the title and an introduction) may come before it."""
     cells = read_notebook(path)["cells"]
     first_code = next(i for i, cell in enumerate(cells) if cell["cell_type"] == "code")
     assert all(cell["cell_type"] == "markdown" for cell in cells[:first_code])
-    return cell_source(cells[first_code])
+    return cells[first_code]
+
+
+def install_cell(path):
+    return cell_source(first_code_cell(path))
 
 
 def install_cell_problems(root):
@@ -73,6 +78,15 @@ def test_chapter_starts_with_the_install_cell(path):
     assert PIP_SPEC.search(source), f"{path.name}: the first code cell does not pip install vggcourse"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_install_cell_is_hidden_in_the_book_and_runs_first_in_colab(path):
+    # The book's pages open on the chapter, not on pip; Colab ignores the tag and runs the cell.
+    assert "hide-input" in first_code_cell(path)["metadata"].get("tags", []), \
+        f"{path.name}: tag the install cell hide-input"
+    long = [line for line in install_cell(path).splitlines() if len(line) > 80]
+    assert not long, f"{path.name}: install cell lines longer than 80 characters: {long}"
+
+
 def test_install_cell_is_the_same_in_every_chapter():
     # One cell to fix when Colab changes, and one cell for the rewrite script to understand.
     cells = {path.name: install_cell(path) for path in NOTEBOOKS}
@@ -95,7 +109,21 @@ def test_a_plain_install_does_not_pull_a_second_tensorflow():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     pulled = [dep for dep in project["dependencies"] if re.match(r"(tensorflow|keras|tf-)", dep, re.I)]
     assert pulled == []
-    assert "[" not in PIP_SPEC.search(install_cell(NOTEBOOKS[0])).group(0), "the install asks for extras"
+
+
+def lower_bound(requirement_prefix):
+    """The `>=` version of the first requirement in pyproject.toml's extras that starts with the prefix."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = [req for reqs in project["optional-dependencies"].values() for req in reqs]
+    found = [re.search(r">=([\d.]+)", req)[1] for req in extras if req.startswith(requirement_prefix)]
+    assert found, f"pyproject.toml has no extra requiring {requirement_prefix}>=..."
+    return found
+
+
+def test_install_cell_warns_below_the_tensorflow_lower_bound_of_pyproject():
+    cell_minimum = TENSORFLOW_MIN_LINE.search(install_cell(NOTEBOOKS[0]))["version"]
+    assert set(lower_bound("tensorflow-cpu") + lower_bound("tensorflow[and-cuda]")) == {cell_minimum}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -109,8 +137,9 @@ def test_training_chapters_ask_colab_for_a_gpu(path):
 
 
 # Running the install cell: a fresh interpreter without site-packages (`-S`), so neither vggcourse nor
-# anything else is importable unless a test puts it there. `subprocess.run` is replaced by a recorder,
-# so nothing is installed; the recorded calls go to a file, and the cell itself must print nothing.
+# TensorFlow nor anything else is importable unless a test puts it there. `subprocess.run` is replaced by
+# a recorder, so nothing is installed; the recorded calls go to a file, and what the cell prints is
+# returned.
 RUNNER = textwrap.dedent("""
     import json, subprocess, sys
     calls_file, cell_file, in_colab, *paths = sys.argv[1:]
@@ -123,31 +152,56 @@ RUNNER = textwrap.dedent("""
     json.dump(calls, open(calls_file, "w"))
 """)
 
+COLAB_TENSORFLOW = "2.19.0"  # what Colab's runtime had at its last announced upgrade
 
-def run_install_cell(tmp_path, *, colab, vggcourse_installed):
+
+def fake_site(root, package, distribution=None, version=None):
+    """A folder that makes `package` importable and, if given, `distribution` installed at `version`."""
+    (root / package).mkdir(parents=True, exist_ok=True)
+    (root / package / "__init__.py").touch()
+    if distribution:
+        info = root / f"{distribution.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
+    return root
+
+
+def run_install_cell(tmp_path, *, colab, vggcourse_installed, tensorflow=COLAB_TENSORFLOW,
+                     tensorflow_distribution="tensorflow"):
+    """Runs the install cell; returns (pip calls, printed lines). `tensorflow=None`: not installed."""
     fake_colab = tmp_path / "colab_site"
     (fake_colab / "google" / "colab").mkdir(parents=True, exist_ok=True)
     (fake_colab / "google" / "__init__.py").touch()
     (fake_colab / "google" / "colab" / "__init__.py").touch()
-    installed = tmp_path / "installed_site"
-    (installed / "vggcourse").mkdir(parents=True, exist_ok=True)
-    (installed / "vggcourse" / "__init__.py").touch()
+    paths = [str(fake_colab)] if colab else []
+    if vggcourse_installed:
+        paths.append(str(fake_site(tmp_path / "vggcourse_site", "vggcourse")))
+    if tensorflow:
+        site = tmp_path / f"tensorflow_site_{tensorflow_distribution}_{tensorflow}"
+        paths.append(str(fake_site(site, "tensorflow", tensorflow_distribution, tensorflow)))
     cell = tmp_path / "cell.py"
     cell.write_text(install_cell(NOTEBOOKS[0]), encoding="utf-8")
     calls = tmp_path / "calls.json"
-    paths = ([str(fake_colab)] if colab else []) + ([str(installed)] if vggcourse_installed else [])
     result = subprocess.run(
         [sys.executable, "-S", "-c", RUNNER, str(calls), str(cell), "colab" if colab else "elsewhere", *paths],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert (result.stdout, result.stderr) == ("", ""), "the install cell printed something"
-    return json.loads(calls.read_text())
+    assert result.stderr == ""
+    return json.loads(calls.read_text()), result.stdout.splitlines()
 
 
-def test_install_cell_does_nothing_outside_colab(tmp_path):
-    assert run_install_cell(tmp_path, colab=False, vggcourse_installed=False) == []
-    assert run_install_cell(tmp_path, colab=False, vggcourse_installed=True) == []
+def expected_pip_spec(extra=""):
+    config = load_config()
+    _, _, branch = repository(config)
+    return f"vggcourse{extra} @ git+{config['repository']['url']}@{branch}"
+
+
+@pytest.mark.parametrize("tensorflow", [None, "2.9.3", COLAB_TENSORFLOW])
+def test_install_cell_does_nothing_outside_colab(tmp_path, tensorflow):
+    for installed in (False, True):
+        assert run_install_cell(tmp_path, colab=False, vggcourse_installed=installed,
+                                tensorflow=tensorflow) == ([], [])
 
 
 def test_install_cell_in_this_environment_does_nothing():
@@ -157,19 +211,45 @@ def test_install_cell_in_this_environment_does_nothing():
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
-def test_install_cell_in_colab_pip_installs_vggcourse_from_the_repository(tmp_path):
-    config = load_config()
-    _, _, branch = repository(config)
-    calls = run_install_cell(tmp_path, colab=True, vggcourse_installed=False)
+def test_install_cell_in_colab_pip_installs_vggcourse_without_a_second_tensorflow(tmp_path):
+    calls, printed = run_install_cell(tmp_path, colab=True, vggcourse_installed=False)
+    assert printed == []
     assert len(calls) == 1, calls
     command = calls[0]
     assert command[1:4] == ["-m", "pip", "install"]
-    assert command[-1] == f"vggcourse @ git+{config['repository']['url']}@{branch}"
-    assert not any("tensorflow" in part for part in command)
+    assert command[-1] == expected_pip_spec()
+    assert not any("tensorflow" in part or "[" in part for part in command)
+
+
+def test_install_cell_in_colab_without_tensorflow_installs_the_gpu_extra(tmp_path):
+    calls, printed = run_install_cell(tmp_path, colab=True, vggcourse_installed=False, tensorflow=None)
+    assert printed == []
+    assert [command[-1] for command in calls] == [expected_pip_spec("[gpu]")]
+    # Even where vggcourse is there already: without TensorFlow it cannot be imported.
+    calls, _ = run_install_cell(tmp_path, colab=True, vggcourse_installed=True, tensorflow=None)
+    assert [command[-1] for command in calls] == [expected_pip_spec("[gpu]")]
+
+
+@pytest.mark.parametrize("old", ["2.18.1", "2.9.3", "1.15.0"])
+def test_install_cell_in_colab_says_in_one_line_when_tensorflow_is_older_than_tested(tmp_path, old):
+    calls, printed = run_install_cell(tmp_path, colab=True, vggcourse_installed=False, tensorflow=old)
+    minimum = TENSORFLOW_MIN_LINE.search(install_cell(NOTEBOOKS[0]))["version"]
+    assert printed == [f"TensorFlow {old} is older than {minimum}, the oldest the course is tested on."]
+    assert len(printed[0]) <= 80
+    # It still installs the course, without replacing the runtime's TensorFlow.
+    assert [command[-1] for command in calls] == [expected_pip_spec()]
+
+
+@pytest.mark.parametrize("version, distribution", [("2.19.0", "tensorflow"), ("2.21.0rc1", "tensorflow"),
+                                                   ("3.0.0", "tensorflow"), ("2.22.0.dev20260101", "tf-nightly")])
+def test_install_cell_in_colab_is_silent_from_the_tested_tensorflow_on(tmp_path, version, distribution):
+    calls, printed = run_install_cell(tmp_path, colab=True, vggcourse_installed=True, tensorflow=version,
+                                      tensorflow_distribution=distribution)
+    assert (calls, printed) == ([], [])
 
 
 def test_install_cell_in_colab_runs_again_without_reinstalling(tmp_path):
-    assert run_install_cell(tmp_path, colab=True, vggcourse_installed=True) == []
+    assert run_install_cell(tmp_path, colab=True, vggcourse_installed=True) == ([], [])
 
 
 # The rewrite script, on a copy of the repository.

@@ -254,6 +254,51 @@ def test_trace_names_the_minimum_size_when_input_is_too_small():
     assert len(trace_layers(vgg(VGG_ARCHS["vgg11"]), (32, 32, 1))) == 19
 
 
+@pytest.mark.parametrize(
+    "arch",
+    [*VGG_ARCHS.values(), ((1, 8),), ((1, 8), (2, 16), (1, 16))],
+    ids=[*VGG_ARCHS, "one_block", "three_blocks"],
+)
+def test_trace_minimum_input_is_min_input_size_for_every_vgg(arch):
+    smallest = vggcourse.min_input_size(arch)
+    net = vgg(arch)
+    with pytest.raises(ValueError, match=rf"smallest square input it takes is {smallest}x{smallest}\."):
+        trace_layers(net, (smallest - 1, smallest - 1, 1))
+    assert trace_layers(net, (smallest, smallest, 1))["output_shape"].iloc[-1] == (10,)
+
+
+def test_trace_names_the_layer_and_the_pixels_that_do_not_fit_a_non_square_input():
+    # Height 64 halves to 4 before block5; width 31 is down to 1 pixel there.
+    with pytest.raises(ValueError, match=r"layer `block5_pool` would get shape \(4, 1, 512\), which is smaller"):
+        trace_layers(vgg(VGG_ARCHS["vgg11"]), (1, 64, 31, 1))
+
+
+def test_trace_checks_the_input_size_before_keras_computes_any_shape(monkeypatch):
+    # How Keras computes a pooled shape that comes out empty depends on its
+    # version: 3.15 raises, 3.10 returns zeros, which then failed elsewhere
+    # with a message about (0, 0, 512). Neither may decide the message.
+    def empty_pool(self, input_shape):
+        return (input_shape[0], 0, 0, input_shape[-1])
+
+    monkeypatch.setattr(keras.layers.MaxPooling2D, "compute_output_shape", empty_pool)
+    with pytest.raises(ValueError, match=r"smallest square input it takes is 32x32.*input_shape=\(31, 31, 1\)"):
+        trace_layers(vgg(VGG_ARCHS["vgg11"]), (31, 31, 1))
+
+
+def test_trace_minimum_follows_strides_windows_and_padding_of_any_sequential():
+    # Two valid 3x3 convolutions need 5 pixels, then a 3x3/3 valid pool needs 3 of what is left.
+    net = keras.Sequential([
+        keras.layers.Conv2D(4, 3, padding="valid", name="c1"),
+        keras.layers.Conv2D(4, 3, padding="valid", name="c2"),
+        keras.layers.MaxPooling2D(3, strides=3, name="pool"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(2),
+    ])
+    with pytest.raises(ValueError, match=r"`pool` would get shape \(2, 2, 4\).*smallest square input it takes is 7x7"):
+        trace_layers(net, (6, 6, 1))
+    assert trace_layers(net, (7, 7, 1))["output_shape"].tolist()[:3] == [(5, 5, 4), (3, 3, 4), (1, 1, 4)]
+
+
 def test_trace_rejects_layers_it_cannot_count():
     net = keras.Sequential([keras.layers.BatchNormalization(), keras.layers.Dense(3)])
     with pytest.raises(InvalidArgument, match="BatchNormalization"):

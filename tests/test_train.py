@@ -196,10 +196,20 @@ def test_predicted_labels_are_one_class_per_image(sample, tmp_path):
 # Exact resume.
 
 
-def test_run_resumed_after_a_disconnect_ends_bit_identical_to_an_uninterrupted_run(
-    sample, tmp_path
-):
+@pytest.fixture
+def op_determinism():
+    """Deterministic ops for one test. TensorFlow has no public switch back, and Keras 3.10
+    silently turns XLA off while they are on (model_supports_jit), so later tests need them off."""
+    from tensorflow.python.framework import config as tf_config
+
     tf.config.experimental.enable_op_determinism()
+    yield
+    tf_config.disable_op_determinism()
+
+
+def test_run_resumed_after_a_disconnect_ends_bit_identical_to_an_uninterrupted_run(
+    sample, tmp_path, op_determinism
+):
     config = tiny()
     uninterrupted = train.train_vgg(config, sample, backup_dir=tmp_path / "a", verbose=0)
 
@@ -303,3 +313,46 @@ def test_mirrored_strategy_over_two_cpu_devices_trains_with_the_same_call(tmp_pa
     assert lines["variable"] == "MirroredVariable"
     losses = [float(v) for v in lines["losses"].strip("[]").split(",")]
     assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+# ---------------------------------------------------------------------------
+# The gpu preset's code path, run on the CPU. On a GPU, auto_config() turns on
+# mixed_float16 and XLA; nothing else on the CPU ever runs them together. A
+# dtype mismatch, a resize that XLA cannot compile or a callback that breaks
+# under the policy should fail here, not in a learner's Colab.
+
+
+def test_gpu_preset_code_path_trains_on_the_cpu_with_the_gpu_decisions_forced_on(
+    sample, tmp_path, monkeypatch
+):
+    monkeypatch.delenv(train.SMOKE_VARIABLE, raising=False)
+    # The switch: auto_config() and choose_strategy() decide as on a Colab T4.
+    config = train.auto_config(T4, verbose=False)
+    assert (config.name, config.precision, config.jit_compile) == ("gpu", "mixed_float16", True)
+    # The same network at the same image size; only the batches are tiny and few.
+    config = config.replace(batch_size=2, train_examples=4, val_examples=2, epochs=2)
+    strategy = train.choose_strategy(T4)
+    backup = tmp_path / "backup"
+
+    # A disconnect after the first epoch, then a resume: BackupAndRestore
+    # saves and restores the model and its LossScaleOptimizer under the policy.
+    with pytest.raises(Disconnect):
+        train.train_vgg(config, sample, backup_dir=backup, strategy=strategy, verbose=0,
+                        callbacks=[InterruptAfterEpoch(0, Disconnect)])
+    assert (backup / "training_metadata.json").exists()
+    history = train.train_vgg(config, sample, backup_dir=backup, strategy=strategy, verbose=0)
+    assert len(history.history["loss"]) == 1, "the second run should resume at epoch 2"
+    assert np.isfinite(history.history["loss"] + history.history["val_loss"]).all()
+
+    model = history.model
+    assert model.jit_compile is True
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    net = model.get_layer("vgg")
+    assert net.layers[0].layers[0].compute_dtype == "float16"
+    # 224 px, halved five times, reaches fc1 as 7x7 maps of 512 / 4 channels.
+    assert tuple(net.get_layer("classifier").get_layer("fc1").kernel.shape) == (7 * 7 * 128, 4096)
+    (_, _), (x_test, _) = sample
+    logits = model(x_test[:2, ..., None], training=False)
+    assert logits.shape == (2, 10)
+    assert logits.dtype == "float32", "under mixed_float16 the logits must still leave the model in float32"
+    assert np.isfinite(logits).all()

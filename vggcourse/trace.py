@@ -285,17 +285,63 @@ def receptive_field(layers):
 # A whole network.
 
 
+# Input sizes, worked out with the arithmetic of Keras' convolution and
+# pooling ops rather than by asking Keras: how a given Keras version computes
+# a pooled shape that comes out empty differs (some raise, some return 0), so
+# the check runs first and the message is the same on every version.
+
+
+def _side_after(layer, side, axis):
+    """One spatial side after ``layer``, or None if the layer's window does not fit."""
+    if isinstance(layer, keras.layers.Conv2D):
+        window = layer.dilation_rate[axis] * (layer.kernel_size[axis] - 1) + 1
+    elif isinstance(layer, _POOLS):
+        window = layer.pool_size[axis]
+    else:
+        return side
+    stride = layer.strides[axis]
+    if layer.padding == "same":
+        return -(-side // stride)
+    return (side - window) // stride + 1 if side >= window else None
+
+
+def _first_misfit(layers, shape):
+    """Returns ``(layer, shape)`` for the first layer whose window is larger
+    than the ``(height, width, channels)`` that reach it, or None if all fit."""
+    for layer in layers:
+        if not isinstance(layer, (keras.layers.Conv2D, *_POOLS, *_ELEMENTWISE, keras.layers.Dropout)):
+            return None  # Flatten, Dense, a global pool: positions end here.
+        if getattr(layer, "data_format", "channels_last") != "channels_last":
+            return None  # Left to Keras.
+        sides = tuple(_side_after(layer, side, axis) for axis, side in enumerate(shape[:2]))
+        if None in sides:
+            return layer, shape
+        channels = layer.filters if isinstance(layer, keras.layers.Conv2D) else shape[2]
+        shape = (*sides, channels)
+    return None
+
+
 def _smallest_side(layers, channels):
     """The smallest square input side that every layer accepts, or None."""
     for side in range(1, 4097):
-        try:
-            shape = (side, side, channels)
-            for layer in layers:
-                shape = _output_shape(layer, shape)
+        if _first_misfit(layers, (side, side, channels)) is None:
             return side
-        except ValueError:
-            continue
     return None
+
+
+def _check_input_fits(net, layers, input_shape):
+    shape = _check_input_shape(input_shape)
+    misfit = _first_misfit(layers, shape)
+    if misfit is None:
+        return
+    layer, reaching = misfit
+    smallest = _smallest_side(layers, shape[-1])
+    hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
+    raise ValueError(
+        f"The input is too small for `{net.name}`: layer `{layer.name}` would get "
+        f"shape {reaching}, which is smaller than its window.{hint} "
+        f"Received: input_shape={tuple(input_shape)}"
+    )
 
 
 def trace_layers(net, input_shape):
@@ -336,11 +382,9 @@ def trace_layers(net, input_shape):
     example_shape = shape = _check_input_shape(input_shape)
     rows = []
     field, jump = 1, 1
+    _check_input_fits(net, layers, input_shape)
     for layer in layers:
-        try:
-            output_shape = _output_shape(layer, shape)
-        except ValueError:
-            raise _too_small(net, layers, layer, shape, input_shape) from None
+        output_shape = _output_shape(layer, shape)
         field, jump = _step_receptive_field(layer, field, jump)
         rows.append(
             {
