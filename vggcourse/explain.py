@@ -24,6 +24,7 @@ course's models ``(n, 28, 28, 1)`` (or ``(n, 28, 28)``) with pixel values from
 """
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -149,6 +150,24 @@ def _run(leaves, x, keep=()):
     return kept, x
 
 
+# Compiled forward passes, per model and per (last layer, kept layers): a new
+# tf.function for every call would be traced again every time.
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _compiled_forward(model, leaves, stop, keep):
+    cache = _COMPILED.setdefault(model, {})
+    key = ("forward", stop, keep)
+    if key not in cache:
+        @tf.function(reduce_retracing=True)
+        def forward(batch):
+            kept, _ = _run(leaves[:stop], batch, keep=set(keep))
+            return [kept[i] for i in keep]
+
+        cache[key] = forward
+    return cache[key]
+
+
 def _batches(n, batch_size):
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
@@ -197,13 +216,9 @@ def feature_maps(model, images, layer_names, *, batch_size=256):
     for name in layer_names:
         leaves, indices[name] = _resolve(model, name, "layer_names")
     stop = max(indices.values()) + 1
-    keep = sorted(set(indices.values()))
-
-    # Compiled once: eager layer calls are several times slower on a CPU.
-    @tf.function(reduce_retracing=True)
-    def forward(batch):
-        kept, _ = _run(leaves[:stop], batch, keep=set(keep))
-        return [kept[i] for i in keep]
+    keep = tuple(sorted(set(indices.values())))
+    # Compiled: eager layer calls are several times slower on a CPU.
+    forward = _compiled_forward(model, leaves, stop, keep)
 
     chunks = {name: [] for name in indices}
     for part in _batches(len(x), batch_size):
@@ -321,33 +336,39 @@ def maximize_activation(model, layer_name, channel, *, steps=100, step_size=2.0,
     probe = leaves[: stop + 1]
     width = _run(probe, tf.constant(first, tf.float32))[1].shape[-1]
     channels = [_check_channel(model, layer_name, c, width) for c in channels]
-    x = tf.Variable(tf.constant(np.repeat(first, len(channels), axis=0), tf.float32))
+    x = tf.constant(np.repeat(first, len(channels), axis=0), tf.float32)
     pick = tf.one_hot(channels, width)  # image i follows channel channels[i]
-
-    def activations(images):
-        output = _run(probe, images)[1]
-        if len(output.shape) > 2:
-            output = tf.reduce_mean(output, axis=tuple(range(1, len(output.shape) - 1)))
-        return tf.reduce_sum(output * pick, axis=-1)
-
-    # One compiled step for all images: their activations, gradients and updates.
-    @tf.function
-    def step():
-        current = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(current)
-            values = activations(current)
-            total = tf.reduce_sum(values)  # images do not interact: one gradient each
-        grad = tape.gradient(total, current)
-        axes = tuple(range(1, len(grad.shape)))
-        rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=axes, keepdims=True)) + 1e-12
-        x.assign(tf.clip_by_value(x + step_size * grad / rms, 0.0, 255.0))
-        return values
-
-    history = [step().numpy() for _ in range(steps)]
-    history.append(activations(tf.convert_to_tensor(x)).numpy())
+    step = _ascent_step(model, probe, stop)
+    history = []
+    for _ in range(steps):
+        values, x = step(x, pick, tf.constant(step_size, tf.float32))
+        history.append(values.numpy())
+    history.append(step(x, pick, tf.constant(0.0))[0].numpy())
     images, history = x.numpy(), np.array(history, dtype=np.float32)
     return (images, history) if several else (images[0], history[:, 0])
+
+
+def _ascent_step(model, probe, stop):
+    """One compiled step of gradient ascent, cached per model and layer."""
+    cache = _COMPILED.setdefault(model, {})
+    key = ("ascent", stop)
+    if key not in cache:
+        @tf.function(reduce_retracing=True)
+        def step(images, pick, step_size):
+            with tf.GradientTape() as tape:
+                tape.watch(images)
+                output = _run(probe, images)[1]
+                if len(output.shape) > 2:  # the mean over positions
+                    output = tf.reduce_mean(output, axis=tuple(range(1, len(output.shape) - 1)))
+                values = tf.reduce_sum(output * pick, axis=-1)
+                total = tf.reduce_sum(values)  # images do not interact: one gradient each
+            grad = tape.gradient(total, images)
+            axes = tuple(range(1, len(grad.shape)))
+            rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=axes, keepdims=True)) + 1e-12
+            return values, tf.clip_by_value(images + step_size * grad / rms, 0.0, 255.0)
+
+        cache[key] = step
+    return cache[key]
 
 
 # ---------------------------------------------------------------------------

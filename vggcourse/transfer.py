@@ -18,9 +18,10 @@ five with only a few labelled images per class, three strategies are compared:
 - ``fine-tune``: the ``frozen`` result, then every layer trained on, with a
   smaller learning rate.
 
-Every run keeps the weights of its best check on a validation split, which is
-taken from the training images and never overlaps the labelled ones; the test
-images are used once, to report the chosen network's accuracy.
+Every run tries a few learning rates and keeps the weights of its best check
+on a validation split, which is taken from the training images and never
+overlaps the labelled ones; the test images are used once, to report the
+chosen network's accuracy.
 
 ``vgg16_transfer_model`` makes the same moves with Keras' ImageNet VGG16.
 """
@@ -79,6 +80,8 @@ class TransferSetup:
             kept.
         batch_size: examples per step in the target runs.
         fine_tune_factor: fine-tuning's learning rate is the config's times this.
+        lr_factors: each run tries its learning rate times each of these and
+            keeps the one with the best validation accuracy.
         test_per_class: test images per target class; None for all.
         repeats: draws of the labelled images (each with another seed) per
             label count.
@@ -99,6 +102,7 @@ class TransferSetup:
     checks: int = 10
     batch_size: int = 32
     fine_tune_factor: float = 0.1
+    lr_factors: tuple = (1.0, 0.25)
     test_per_class: int | None = None
     repeats: int = 1
     seed: int = 0
@@ -132,7 +136,37 @@ class TransferSetup:
         check_int("source_per_class", self.source_per_class, allow_none=True)
         check_int("test_per_class", self.test_per_class, allow_none=True)
         check_float("fine_tune_factor", self.fine_tune_factor, 0, 1)
+        if not isinstance(self.lr_factors, tuple) or not self.lr_factors:
+            raise ValueError(
+                "Expected `lr_factors` to be a non-empty tuple of positive numbers. "
+                f"Received: lr_factors={self.lr_factors!r}"
+            )
+        for factor in self.lr_factors:
+            check_float("lr_factors", factor, 0, math.inf)
         check_int("seed", self.seed, minimum=0)
+
+    def __str__(self):
+        return _describe(self)
+
+
+def _describe(setup):
+    def classes(indices):
+        return ", ".join(CLASS_NAMES[i] for i in indices)
+
+    counts = ", ".join(f"{count:,}" for count in setup.labels_per_class)
+    factors = ", ".join(f"{factor:g}" for factor in setup.lr_factors)
+    return "\n".join([
+        f"TransferSetup {setup.name!r}",
+        f"  source classes:   {classes(setup.source_classes)}",
+        f"  target classes:   {classes(setup.target_classes)}",
+        f"  labels per class: {counts} ({setup.repeats} draw(s) of each)",
+        f"  validation:       {setup.val_per_class} training images per class",
+        f"  source network:   {setup.source_epochs} epoch(s)",
+        f"  target runs:      at least {setup.target_epochs} epoch(s) and "
+        f"{setup.target_steps} steps,",
+        f"                    {setup.checks} validation checks, the best kept",
+        f"  learning rates:   the strategy's times {factors}, the best kept",
+    ])
 
 
 SETUPS = {
@@ -149,6 +183,7 @@ SETUPS = {
         target_steps=1,
         checks=1,
         test_per_class=10,
+        lr_factors=(1.0,),
         run_eagerly=True,
     ),
 }
@@ -382,8 +417,9 @@ class TransferResults:
             images (its own five classes).
         source_seconds: the time to train the source network.
         runs: one row per target run: ``labels_per_class``, ``repeat``,
-            ``strategy``, ``val_accuracy`` (of the kept check), ``steps`` (the
-            step it was taken at), ``test_accuracy`` and ``seconds``.
+            ``strategy``, the ``learning_rate`` chosen, ``val_accuracy`` (of
+            the kept check), ``steps`` (the step it was taken at),
+            ``test_accuracy`` and ``seconds`` (all learning rates tried).
     """
 
     source_val_accuracy: float
@@ -440,29 +476,47 @@ def run_transfer_experiment(config, data, setup, *, verbose=True):
             fit = dict(total_steps=steps, checks=setup.checks, batch_size=setup.batch_size,
                        seed=seed, momentum=config.momentum,
                        run_eagerly=setup.run_eagerly)
+            frozen = None
             for strategy in STRATEGIES:
                 began = time.perf_counter()
                 if strategy == "scratch":
-                    keras.utils.set_random_seed(seed)
-                    model = transfer_network(config, num_classes)
-                    lr = config.learning_rate
+                    base_lr = config.learning_rate
+
+                    def make():
+                        keras.utils.set_random_seed(seed)
+                        return transfer_network(config, num_classes)
                 elif strategy == "frozen":
-                    model = _with_new_head(source, config, num_classes, seed)
-                    lr = config.learning_rate
-                else:  # fine-tune what the frozen run learned
-                    _unfreeze(model)
-                    lr = config.learning_rate * setup.fine_tune_factor
-                val_accuracy, at_step = _fit(model, train, split["target_val"],
-                                             learning_rate=lr, **fit)
+                    base_lr = config.learning_rate
+
+                    def make():
+                        return _with_new_head(source, config, num_classes, seed)
+                else:  # fine-tune what the chosen frozen run learned
+                    base_lr = config.learning_rate * setup.fine_tune_factor
+
+                    def make():
+                        model = _with_new_head(source, config, num_classes, seed)
+                        model.set_weights(frozen.get_weights())
+                        _unfreeze(model)
+                        return model
+                best = None
+                for factor in setup.lr_factors:
+                    model = make()
+                    val_accuracy, at_step = _fit(model, train, split["target_val"],
+                                                 learning_rate=base_lr * factor, **fit)
+                    if best is None or val_accuracy > best[1]:
+                        best = (model, val_accuracy, at_step, base_lr * factor)
+                model, val_accuracy, at_step, lr = best
+                if strategy == "frozen":
+                    frozen = model
                 test_accuracy = _accuracy(model, *split["target_test"])
                 seconds = time.perf_counter() - began
                 rows.append({"labels_per_class": count, "repeat": repeat,
-                             "strategy": strategy, "val_accuracy": val_accuracy,
-                             "steps": at_step, "test_accuracy": test_accuracy,
-                             "seconds": seconds})
+                             "strategy": strategy, "learning_rate": lr,
+                             "val_accuracy": val_accuracy, "steps": at_step,
+                             "test_accuracy": test_accuracy, "seconds": seconds})
                 if verbose:
                     print(f"{count:>5} labels/class, draw {repeat + 1}, {strategy:<9}: "
-                          f"val {val_accuracy:.3f}, test {test_accuracy:.3f}, "
+                          f"lr {lr:.4g}, val {val_accuracy:.3f}, test {test_accuracy:.3f}, "
                           f"{seconds:.0f} s")
     return TransferResults(source_val, source_seconds, pd.DataFrame(rows))
 
