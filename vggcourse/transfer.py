@@ -515,9 +515,9 @@ def run_transfer_experiment(config, data, setup, *, verbose=True):
                              "val_accuracy": val_accuracy, "steps": at_step,
                              "test_accuracy": test_accuracy, "seconds": seconds})
                 if verbose:
-                    print(f"{count:>5} labels/class, draw {repeat + 1}, {strategy:<9}: "
-                          f"lr {lr:.4g}, val {val_accuracy:.3f}, test {test_accuracy:.3f}, "
-                          f"{seconds:.0f} s")
+                    print(f"{count:>5} per class, draw {repeat + 1}, {strategy:<9}: "
+                          f"lr {lr:<6.4g} val {val_accuracy:.3f}  test {test_accuracy:.3f}"
+                          f"  {seconds:.0f} s")
     return TransferResults(source_val, source_seconds, pd.DataFrame(rows))
 
 
