@@ -33,6 +33,7 @@ from vggcourse.errors import *
 from vggcourse.models import *
 from vggcourse.trace import *
 from vggcourse.train import *
+from vggcourse.pretrained import load_trained_vgg
 
 try:
     __version__ = importlib.metadata.version("vggcourse")
@@ -48,4 +49,5 @@ __all__ = [
     *callbacks.__all__,
     *backup.__all__,
     *errors.__all__,
+    "load_trained_vgg",
 ]
