@@ -4,12 +4,11 @@ Saliency and Grad-CAM are checked on a tiny network whose weights make the answe
 region of the image can move each class's score.
 """
 
+import keras
 import numpy as np
 import pytest
 
 import vggcourse  # noqa: F401  (imports TensorFlow quietly)
-import keras
-
 from vggcourse import explain
 from vggcourse.pretrained import load_trained_vgg
 

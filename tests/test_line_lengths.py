@@ -7,7 +7,6 @@ rendered pages; this test points at the exact cell and line in the notebooks.
 import re
 
 import pytest
-
 from book_layout import cell_source, read_notebook, toc_notebooks
 
 MAX_LINE = 80

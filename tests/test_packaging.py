@@ -5,7 +5,6 @@ import importlib.util
 import re
 
 import pytest
-
 from book_layout import ROOT
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+

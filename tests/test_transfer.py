@@ -2,12 +2,11 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
 import vggcourse
-import keras
-
 from vggcourse import transfer
 
 SMOKE = vggcourse.PRESETS["smoke"]

@@ -12,7 +12,6 @@ import re
 
 import pytest
 import yaml
-
 from book_layout import ROOT, markdown_text, source_path, toc_docnames
 
 ALLOWED_FILE = ROOT / "tests" / "typed_numbers.yml"

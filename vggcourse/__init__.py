@@ -31,9 +31,9 @@ from vggcourse.data import *
 from vggcourse.devices import *
 from vggcourse.errors import *
 from vggcourse.models import *
+from vggcourse.pretrained import load_trained_vgg
 from vggcourse.trace import *
 from vggcourse.train import *
-from vggcourse.pretrained import load_trained_vgg
 
 try:
     __version__ = importlib.metadata.version("vggcourse")

@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import os
 import pathlib
+import textwrap
 import zlib
 
 import keras
@@ -165,6 +166,11 @@ def _describe(data):
 # The sources, in the order that source="auto" tries them.
 
 
+def _say(message):
+    # Printed lines fit the book's column and a terminal.
+    print(textwrap.fill(message, 78))
+
+
 def _from_dir(directory, origin):
     paths = _paths_in(directory)
     missing = _missing(paths)
@@ -174,7 +180,7 @@ def _from_dir(directory, origin):
             f"It should hold the four .gz files of the official release ({ZALANDO_URL})."
         )
     data = _arrays_from_files(paths)
-    print(f"Fashion-MNIST from {origin} {directory}: {_describe(data)}, sha256 verified.")
+    _say(f"Fashion-MNIST from {origin} {directory}: {_describe(data)}, sha256 verified.")
     return data
 
 
@@ -183,7 +189,7 @@ def _from_debian():
     if _missing(paths):
         raise _SourceUnavailable(f"Debian's dataset-fashion-mnist is not installed in {DEBIAN_DIR}")
     data = _arrays_from_files(paths)
-    print(
+    _say(
         f"Fashion-MNIST from Debian's dataset-fashion-mnist package ({DEBIAN_DIR}): "
         f"{_describe(data)}, sha256 verified."
     )
@@ -232,7 +238,7 @@ def _from_keras():
             except DataIntegrityError:
                 paths[key].unlink()
         raise
-    print(f"Fashion-MNIST from the Keras cache {cache}: {_describe(data)}, sha256 verified.")
+    _say(f"Fashion-MNIST from the Keras cache {cache}: {_describe(data)}, sha256 verified.")
     return data
 
 
