@@ -335,13 +335,7 @@ def _check_input_fits(net, layers, input_shape):
     if misfit is None:
         return
     layer, reaching = misfit
-    smallest = _smallest_side(layers, shape[-1])
-    hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
-    raise ValueError(
-        f"The input is too small for `{net.name}`: layer `{layer.name}` would get "
-        f"shape {reaching}, which is smaller than its window.{hint} "
-        f"Received: input_shape={tuple(input_shape)}"
-    )
+    raise _too_small(net, layers, layer, reaching, input_shape)
 
 
 def trace_layers(net, input_shape):
