@@ -30,6 +30,49 @@ def test_parameter_count_matches_paper_table2(arch, expected):
     assert net.count_params() == expected
 
 
+def _trainable_params(net):
+    return sum(int(np.prod(w.shape)) for w in net.trainable_weights)
+
+
+def test_vgg16_with_batch_norm_counts_like_torchvision_vgg16_bn():
+    # torchvision's vgg16_bn: 138,365,992 parameters, all trained; batch norm
+    # adds a scale and an offset per channel of each of its 13 convolutions.
+    net = _built(vgg(VGG_ARCHS["vgg16"], num_classes=1000, batch_norm=True), (None, 224, 224, 3))
+    assert _trainable_params(net) == 138_365_992
+    convs = sum(n for n, _ in VGG_ARCHS["vgg16"])
+    channels = sum(n * c for n, c in VGG_ARCHS["vgg16"])
+    assert convs == 13
+    # Keras also counts the moving mean and variance, which are not trained.
+    assert net.count_params() == 138_357_544 + 4 * channels
+
+
+def test_batch_norm_block_is_conv_then_bn_then_relu_then_pool():
+    block = vgg_block(2, 8, batch_norm=True, name="block3")
+    names = [layer.name for layer in block.layers]
+    assert names == [
+        "block3_conv1", "block3_bn1", "block3_relu1",
+        "block3_conv2", "block3_bn2", "block3_relu2",
+        "block3_pool",
+    ]
+    assert all(layer.get_config()["activation"] == "linear" for layer in block.layers[::3][:2])
+    assert vggcourse.vgg_by_name("vgg16", batch_norm=True).name == "vgg16_bn"
+
+
+def test_gap_head_replaces_fc1_and_fc2_with_global_average_pooling():
+    net = _built(vgg(VGG_ARCHS["vgg16"], num_classes=1000, head="gap"), (None, 224, 224, 3))
+    convs = 14_714_688  # VGG-16's 13 convolutions (Keras' include_top=False)
+    assert net.count_params() == convs + 512 * 1000 + 1000 == 15_227_688
+    assert [layer.name for layer in net.layers[-1].layers] == ["avg_pool", "predictions"]
+    # Global pooling takes any input size of at least 32 px.
+    assert net(np.zeros((1, 64, 48, 3), "float32")).shape == (1, 1000)
+
+
+def test_default_options_build_the_same_network_as_before():
+    assert vgg(VGG_ARCHS["vgg11"]).get_config() == vgg(
+        VGG_ARCHS["vgg11"], batch_norm=False, head="dense"
+    ).get_config()
+
+
 def test_vgg_archs_are_paper_table1_configurations():
     assert VGG_ARCHS["vgg11"] == ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
     conv_layers = {name: sum(n for n, _ in arch) for name, arch in VGG_ARCHS.items()}
@@ -155,6 +198,7 @@ def test_model_round_trips_through_keras_saving(tmp_path):
         ),
         (dict(num_convs=2, num_channels=None), "Received: num_channels=None of type NoneType"),
         (dict(num_convs=2, num_channels=8, name=""), "Received: name=''"),
+        (dict(num_convs=2, num_channels=8, batch_norm=None), "Received: batch_norm=None"),
     ],
 )
 def test_vgg_block_rejects_bad_arguments(kwargs, message):
@@ -197,6 +241,10 @@ def test_vgg_rejects_malformed_conv_arch(conv_arch, message):
         (dict(dropout=-0.1), "Received: dropout=-0.1"),
         (dict(dropout="0.5"), "Received: dropout='0.5' of type str"),
         (dict(dropout=None), "Received: dropout=None of type NoneType"),
+        (dict(batch_norm=1), "Expected `batch_norm` to be True or False. Received: batch_norm=1"),
+        (dict(batch_norm="yes"), "Received: batch_norm='yes' of type str"),
+        (dict(head="max"), "Expected `head` to be one of 'dense', 'gap'. Received: head='max'"),
+        (dict(head=None), "Received: head=None"),
     ],
 )
 def test_vgg_rejects_bad_classifier_arguments(kwargs, message):

@@ -67,6 +67,8 @@ def test_layers_without_weights_have_no_params_and_no_macs():
         (_conv(16), (20, 20, 3)),
         (keras.layers.Conv2D(6, (5, 5), strides=2), (31, 31, 4)),
         (keras.layers.Dense(7), (11,)),
+        (keras.layers.BatchNormalization(), (9, 9, 12)),
+        (keras.layers.BatchNormalization(center=False), (9, 9, 12)),
     ],
 )
 def test_layer_params_equal_keras_count_params(layer, input_shape):
@@ -165,17 +167,20 @@ def test_family_params_match_paper_table2(arch, expected):
 
 
 @pytest.mark.parametrize(
-    "arch, ratio, input_shape, num_classes",
+    "arch, ratio, input_shape, num_classes, options",
     [
-        ("vgg11", 1, (224, 224, 1), 10),
-        ("vgg11", 4, (96, 96, 1), 10),
-        ("vgg11", 4, (32, 32, 1), 10),
-        ("vgg16", 8, (64, 48, 3), 7),
-        ("vgg19", 16, (40, 40, 2), 5),
+        ("vgg11", 1, (224, 224, 1), 10, {}),
+        ("vgg11", 4, (96, 96, 1), 10, {}),
+        ("vgg11", 4, (32, 32, 1), 10, {}),
+        ("vgg16", 8, (64, 48, 3), 7, {}),
+        ("vgg19", 16, (40, 40, 2), 5, {}),
+        ("vgg16", 4, (32, 32, 1), 10, dict(batch_norm=True)),
+        ("vgg16", 4, (64, 64, 3), 10, dict(head="gap")),
+        ("vgg11", 8, (48, 40, 1), 10, dict(batch_norm=True, head="gap")),
     ],
 )
-def test_trace_params_equal_keras_count_params(arch, ratio, input_shape, num_classes):
-    net = vgg(scale_arch(VGG_ARCHS[arch], ratio), num_classes=num_classes)
+def test_trace_params_equal_keras_count_params(arch, ratio, input_shape, num_classes, options):
+    net = vgg(scale_arch(VGG_ARCHS[arch], ratio), num_classes=num_classes, **options)
     net.build((None, *input_shape))
     assert totals(trace_layers(net, input_shape))["params"] == net.count_params()
 
@@ -300,8 +305,8 @@ def test_trace_minimum_follows_strides_windows_and_padding_of_any_sequential():
 
 
 def test_trace_rejects_layers_it_cannot_count():
-    net = keras.Sequential([keras.layers.BatchNormalization(), keras.layers.Dense(3)])
-    with pytest.raises(InvalidArgument, match="BatchNormalization"):
+    net = keras.Sequential([keras.layers.UpSampling2D(), keras.layers.Dense(3)])
+    with pytest.raises(InvalidArgument, match="UpSampling2D"):
         trace_layers(net, (4, 4, 1))
 
 

@@ -13,10 +13,11 @@ import types
 
 import keras
 
-from vggcourse._checks import check_choice, check_float, check_int, check_name
+from vggcourse._checks import check_bool, check_choice, check_float, check_int, check_name
 from vggcourse.errors import InvalidArgument
 
 __all__ = [
+    "HEADS",
     "VGG_ARCHS",
     "VGG",
     "VGGBlock",
@@ -39,6 +40,11 @@ VGG_ARCHS = types.MappingProxyType(
         "vgg19": ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512)),  # E
     }
 )
+
+
+# The classifiers that ``vgg`` can put on top of the blocks: the paper's three
+# dense layers, or global average pooling and one dense layer (Lin et al., 2014).
+HEADS = ("dense", "gap")
 
 
 def _check_conv_arch(conv_arch):
@@ -132,7 +138,8 @@ class _PoolCheckedSequential(keras.Sequential):
 
 @keras.saving.register_keras_serializable(package="vggcourse")
 class VGGBlock(_PoolCheckedSequential):
-    """One VGG block: 3x3 'same' convolutions with ReLU, then a 2x2/2 max-pool."""
+    """One VGG block: 3x3 'same' convolutions with ReLU (and optionally batch
+    normalization), then a 2x2/2 max-pool."""
 
 
 @keras.saving.register_keras_serializable(package="vggcourse")
@@ -144,37 +151,51 @@ class VGG(_PoolCheckedSequential):
 # Builders.
 
 
-def vgg_block(num_convs, num_channels, *, name="block1"):
+def vgg_block(num_convs, num_channels, *, batch_norm=False, name="block1"):
     """Builds one VGG block.
 
     Reference:
     - [Very Deep Convolutional Networks for Large-Scale Image Recognition](
         https://arxiv.org/abs/1409.1556), Section 2.1.
+    - [Batch Normalization: Accelerating Deep Network Training by Reducing
+        Internal Covariate Shift](https://arxiv.org/abs/1502.03167) (Ioffe and
+        Szegedy, 2015), for ``batch_norm=True``.
 
     Args:
         num_convs: number of 3x3 convolutions in the block.
         num_channels: output channels of every convolution in the block.
+        batch_norm: put batch normalization between each convolution and its
+            ReLU, as torchvision's ``vgg16_bn`` does. The convolutions keep
+            their biases, so the parameter counts match torchvision's.
         name: the block's name, which prefixes its layers' names:
             ``block1_conv1``, ..., ``block1_pool``.
 
     Returns:
         A ``keras.Sequential`` (a ``VGGBlock``) of ``num_convs`` Conv2D layers
         (3x3, padding 'same', ReLU) followed by MaxPooling2D(2, strides=2). The
-        convolutions keep height and width; the pool halves them.
+        convolutions keep height and width; the pool halves them. With
+        ``batch_norm=True`` each convolution is followed by BatchNormalization
+        (``block1_bn1``) and ReLU (``block1_relu1``) layers instead of
+        having a ReLU activation of its own.
     """
     num_convs = check_int("num_convs", num_convs)
     num_channels = check_int("num_channels", num_channels)
+    batch_norm = check_bool("batch_norm", batch_norm)
     name = check_name("name", name)
-    layers = [
-        keras.layers.Conv2D(
-            num_channels,
-            kernel_size=3,
-            padding="same",
-            activation="relu",
-            name=f"{name}_conv{i}",
+    layers = []
+    for i in range(1, num_convs + 1):
+        layers.append(
+            keras.layers.Conv2D(
+                num_channels,
+                kernel_size=3,
+                padding="same",
+                activation=None if batch_norm else "relu",
+                name=f"{name}_conv{i}",
+            )
         )
-        for i in range(1, num_convs + 1)
-    ]
+        if batch_norm:
+            layers.append(keras.layers.BatchNormalization(name=f"{name}_bn{i}"))
+            layers.append(keras.layers.ReLU(name=f"{name}_relu{i}"))
     layers.append(keras.layers.MaxPooling2D(pool_size=2, strides=2, name=f"{name}_pool"))
     return VGGBlock(layers, name=name)
 
@@ -200,53 +221,88 @@ def scale_arch(conv_arch, ratio):
     return tuple((num_convs, channels // ratio) for num_convs, channels in conv_arch)
 
 
-def vgg(conv_arch, num_classes=10, *, dense_units=4096, dropout=0.5, name="vgg"):
+def vgg(
+    conv_arch,
+    num_classes=10,
+    *,
+    dense_units=4096,
+    dropout=0.5,
+    batch_norm=False,
+    head="dense",
+    name="vgg",
+):
     """Builds a VGG network from a block configuration.
 
     Reference:
     - [Very Deep Convolutional Networks for Large-Scale Image Recognition](
         https://arxiv.org/abs/1409.1556), Table 1.
+    - [Network In Network](https://arxiv.org/abs/1312.4400) (Lin et al.,
+        2014), Section 3.2, for ``head="gap"``.
 
     Args:
         conv_arch: a sequence of ``(num_convs, num_channels)`` pairs, one per
             block, such as ``VGG_ARCHS["vgg11"]``.
         num_classes: number of output logits.
-        dense_units: width of the two hidden fully connected layers.
-        dropout: dropout rate after each hidden fully connected layer.
+        dense_units: width of the two hidden fully connected layers of the
+            ``"dense"`` head.
+        dropout: dropout rate after each hidden fully connected layer of the
+            ``"dense"`` head.
+        batch_norm: batch normalization after every convolution, before its
+            ReLU (see ``vgg_block``).
+        head: ``"dense"`` for the paper's classifier, or ``"gap"`` for global
+            average pooling followed by one Dense layer, which has no hidden
+            dense layers (so ``dense_units`` and ``dropout`` are not used).
         name: the model's name.
 
     Returns:
         A ``keras.Sequential`` (a ``VGG``) whose ``.layers`` are the blocks
-        ``block1`` ... ``blockN`` followed by one ``classifier`` block: Flatten,
-        Dense+ReLU (``fc1``), Dropout, Dense+ReLU (``fc2``), Dropout and
-        Dense(num_classes) (``predictions``). The last layer outputs **logits**:
-        pair it with ``SparseCategoricalCrossentropy(from_logits=True)``. It
-        computes in float32 even under a mixed-precision policy, so that the
-        softmax in the loss stays numerically stable.
+        ``block1`` ... ``blockN`` followed by one ``classifier`` block. The
+        ``"dense"`` classifier is Flatten, Dense+ReLU (``fc1``), Dropout,
+        Dense+ReLU (``fc2``), Dropout and Dense(num_classes)
+        (``predictions``); the ``"gap"`` classifier is
+        GlobalAveragePooling2D (``avg_pool``) and ``predictions``. The last
+        layer outputs **logits**: pair it with
+        ``SparseCategoricalCrossentropy(from_logits=True)``. It computes in
+        float32 even under a mixed-precision policy, so that the softmax in
+        the loss stays numerically stable.
     """
     conv_arch = _check_conv_arch(conv_arch)
     num_classes = check_int("num_classes", num_classes)
     dense_units = check_int("dense_units", dense_units)
     dropout = check_float("dropout", dropout, 0, 1, low_inclusive=True)
+    batch_norm = check_bool("batch_norm", batch_norm)
+    head = check_choice("head", head, HEADS)
     blocks = [
-        vgg_block(num_convs, num_channels, name=f"block{i}")
+        vgg_block(num_convs, num_channels, batch_norm=batch_norm, name=f"block{i}")
         for i, (num_convs, num_channels) in enumerate(conv_arch, start=1)
     ]
-    classifier = keras.Sequential(
-        [
+    predictions = keras.layers.Dense(num_classes, name="predictions", dtype="float32")
+    if head == "gap":
+        layers = [keras.layers.GlobalAveragePooling2D(name="avg_pool"), predictions]
+    else:
+        layers = [
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(dense_units, activation="relu", name="fc1"),
             keras.layers.Dropout(dropout, name="fc1_dropout"),
             keras.layers.Dense(dense_units, activation="relu", name="fc2"),
             keras.layers.Dropout(dropout, name="fc2_dropout"),
-            keras.layers.Dense(num_classes, name="predictions", dtype="float32"),
-        ],
-        name="classifier",
-    )
+            predictions,
+        ]
+    classifier = keras.Sequential(layers, name="classifier")
     return VGG([*blocks, classifier], name=name)
 
 
-def vgg_by_name(arch, ratio=1, num_classes=10, *, dense_units=4096, dropout=0.5, name=None):
+def vgg_by_name(
+    arch,
+    ratio=1,
+    num_classes=10,
+    *,
+    dense_units=4096,
+    dropout=0.5,
+    batch_norm=False,
+    head="dense",
+    name=None,
+):
     """Builds the VGG of ``VGG_ARCHS[arch]``, with every block's channels divided by ``ratio``.
 
     Taught in: *The VGG family*; the training chapter builds its networks
@@ -255,16 +311,24 @@ def vgg_by_name(arch, ratio=1, num_classes=10, *, dense_units=4096, dropout=0.5,
     Args:
         arch: a key of ``VGG_ARCHS``, such as ``"vgg11"``.
         ratio: divide every block's channels by this (``scale_arch``); d2l uses 4.
-        num_classes, dense_units, dropout: as for ``vgg``.
-        name: the model's name; by default ``arch``.
+        num_classes, dense_units, dropout, batch_norm, head: as for ``vgg``.
+        name: the model's name; by default ``arch``, with ``_bn`` appended
+            when ``batch_norm`` is set (as torchvision's ``vgg16_bn``).
 
     Returns:
         ``vgg(scale_arch(VGG_ARCHS[arch], ratio), ...)``.
     """
     check_choice("arch", arch, tuple(VGG_ARCHS))
+    batch_norm = check_bool("batch_norm", batch_norm)
     conv_arch = scale_arch(VGG_ARCHS[arch], ratio)
     return vgg(
-        conv_arch, num_classes, dense_units=dense_units, dropout=dropout, name=name or arch
+        conv_arch,
+        num_classes,
+        dense_units=dense_units,
+        dropout=dropout,
+        batch_norm=batch_norm,
+        head=head,
+        name=name or (f"{arch}_bn" if batch_norm else arch),
     )
 
 

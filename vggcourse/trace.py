@@ -56,7 +56,21 @@ _GLOBAL_POOLS = (
     keras.layers.GlobalAveragePooling2D,
     keras.layers.GlobalMaxPooling2D,
 )
-_SUPPORTED = (keras.layers.Conv2D, keras.layers.Dense, *_POOLS, *_GLOBAL_POOLS, *_VIEWS, *_ELEMENTWISE)
+# Layers that keep the shape but have parameters of their own: batch norm's
+# scale and offset, and its moving mean and variance (Keras counts all four in
+# count_params; only the first two are trained). At inference they are an
+# affine map that can be folded into the convolution before it, so they are
+# counted with no MACs, as the activations are.
+_NORMALIZATIONS = (keras.layers.BatchNormalization,)
+_SUPPORTED = (
+    keras.layers.Conv2D,
+    keras.layers.Dense,
+    *_POOLS,
+    *_GLOBAL_POOLS,
+    *_VIEWS,
+    *_ELEMENTWISE,
+    *_NORMALIZATIONS,
+)
 
 COLUMNS = (
     "layer",
@@ -157,8 +171,9 @@ def layer_params(layer, input_shape):
     """Counts a layer's parameters, biases included, from its configuration.
 
     Args:
-        layer: a Keras layer: Conv2D, Dense, or a layer without parameters
-            (pooling, Flatten, Dropout, Activation, ReLU, Rescaling).
+        layer: a Keras layer: Conv2D, Dense, BatchNormalization, or a layer
+            without parameters (pooling, Flatten, Dropout, Activation, ReLU,
+            Rescaling).
         input_shape: the shape of the layer's input for one example, such as
             ``(56, 56, 128)``, or with a leading batch axis.
 
@@ -166,7 +181,9 @@ def layer_params(layer, input_shape):
         The number of parameters the layer has when it takes inputs of
         ``input_shape``: for a Conv2D, ``kh * kw * c_in / groups * filters``
         weights plus ``filters`` biases; for a Dense layer,
-        ``in_features * units`` weights plus ``units`` biases.
+        ``in_features * units`` weights plus ``units`` biases; for a
+        BatchNormalization, a scale and an offset (if the layer has them) and
+        a moving mean and variance per channel, as Keras' ``count_params``.
     """
     _check_layer(layer)
     shape = _check_layer_input_shape(input_shape)
@@ -177,6 +194,10 @@ def layer_params(layer, input_shape):
         return weights + (layer.filters if layer.use_bias else 0)
     if isinstance(layer, keras.layers.Dense):
         return shape[-1] * layer.units + (layer.units if layer.use_bias else 0)
+    if isinstance(layer, _NORMALIZATIONS):
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        channels = math.prod(shape[axis] for axis in axes)
+        return channels * (2 + int(layer.scale) + int(layer.center))
     return 0
 
 
@@ -309,7 +330,8 @@ def _first_misfit(layers, shape):
     """Returns ``(layer, shape)`` for the first layer whose window is larger
     than the ``(height, width, channels)`` that reach it, or None if all fit."""
     for layer in layers:
-        if not isinstance(layer, (keras.layers.Conv2D, *_POOLS, *_ELEMENTWISE, keras.layers.Dropout)):
+        keeps_positions = (*_ELEMENTWISE, *_NORMALIZATIONS, keras.layers.Dropout)
+        if not isinstance(layer, (keras.layers.Conv2D, *_POOLS, *keeps_positions)):
             return None  # Flatten, Dense, a global pool: positions end here.
         if getattr(layer, "data_format", "channels_last") != "channels_last":
             return None  # Left to Keras.
