@@ -83,12 +83,17 @@ def _assert_same(loaded, arrays):
 # The source order of source="auto".
 
 
+def _unwrapped(capsys):
+    """What was printed, with the line breaks that fit it to the column undone."""
+    return " ".join(capsys.readouterr().out.split())
+
+
 def test_auto_uses_data_dir_argument_before_environment_and_debian(release, tmp_path, monkeypatch, capsys):
     folder, arrays = release
     monkeypatch.setenv(data.DATA_DIR_VARIABLE, str(_copy(folder, tmp_path / "env")))
     monkeypatch.setattr(data, "DEBIAN_DIR", _copy(folder, tmp_path / "debian"))
     _assert_same(data.load_fashion_mnist(data_dir=folder), arrays)
-    assert f"from data_dir {folder}:" in capsys.readouterr().out
+    assert f"from data_dir {folder}:" in _unwrapped(capsys)
 
 
 def test_auto_uses_environment_variable_before_debian(release, tmp_path, monkeypatch, capsys):
@@ -96,7 +101,7 @@ def test_auto_uses_environment_variable_before_debian(release, tmp_path, monkeyp
     monkeypatch.setenv(data.DATA_DIR_VARIABLE, str(folder))
     monkeypatch.setattr(data, "DEBIAN_DIR", _copy(folder, tmp_path / "debian"))
     _assert_same(data.load_fashion_mnist(), arrays)
-    assert f"from {data.DATA_DIR_VARIABLE} {folder}:" in capsys.readouterr().out
+    assert f"from {data.DATA_DIR_VARIABLE} {folder}:" in _unwrapped(capsys)
 
 
 def test_auto_uses_debian_files_before_keras(release, monkeypatch, capsys):
@@ -104,7 +109,7 @@ def test_auto_uses_debian_files_before_keras(release, monkeypatch, capsys):
     monkeypatch.setattr(data, "DEBIAN_DIR", folder)
     monkeypatch.setattr(data, "_from_keras", lambda: pytest.fail("Keras was tried before Debian"))
     _assert_same(data.load_fashion_mnist(), arrays)
-    assert "Debian's dataset-fashion-mnist" in capsys.readouterr().out
+    assert "Debian's dataset-fashion-mnist" in _unwrapped(capsys)
 
 
 def test_auto_uses_keras_cache_without_downloading(release, tmp_path, capsys):
@@ -112,7 +117,7 @@ def test_auto_uses_keras_cache_without_downloading(release, tmp_path, capsys):
     cache = _copy(folder, tmp_path / "keras-home" / "datasets" / "fashion-mnist")
     # The origin in `hermetic` does not exist, so any download would fail.
     _assert_same(data.load_fashion_mnist(), arrays)
-    assert f"from the Keras cache {cache}:" in capsys.readouterr().out
+    assert f"from the Keras cache {cache}:" in _unwrapped(capsys)
 
 
 def test_auto_downloads_through_keras_into_its_cache(release, tmp_path, monkeypatch):
@@ -293,7 +298,7 @@ def test_sample_is_made_of_official_images_by_the_repository_script(tmp_path):
 def test_debian_files_give_the_full_verified_data_set(monkeypatch, capsys):
     monkeypatch.setattr(data, "DEBIAN_DIR", REAL_DEBIAN_DIR)
     (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
-    assert "Debian's dataset-fashion-mnist" in capsys.readouterr().out
+    assert "Debian's dataset-fashion-mnist" in _unwrapped(capsys)
     assert x_train.shape == (60_000, 28, 28) and x_test.shape == (10_000, 28, 28)
     # Facts from the release: the first labels, 6,000 + 1,000 images per
     # class, and the pixel mean and standard deviation on the 0-1 scale.

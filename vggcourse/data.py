@@ -167,8 +167,8 @@ def _describe(data):
 
 
 def _say(message):
-    # Printed lines fit the book's column and a terminal.
-    print(textwrap.fill(message, 78))
+    # Printed lines fit the book's column and a terminal; a path is never split.
+    print(textwrap.fill(message, 78, break_long_words=False, break_on_hyphens=False))
 
 
 def _from_dir(directory, origin):
