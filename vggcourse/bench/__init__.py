@@ -24,31 +24,39 @@ is a run on the course's 2-core CPU machine, written by ``python -m vggcourse
 bench --profile --time-to-accuracy --json vggcourse/results/bench_cpu.json``.
 """
 
-from vggcourse.bench import baseline
-from vggcourse.bench.measure import VARIANTS, preprocessing
+from vggcourse.bench.figures import (
+    plot_layer_rates,
+    plot_pipelines,
+    plot_profile,
+    plot_time_to_accuracy,
+    plot_train_speeds,
+)
+from vggcourse.bench.measure import VARIANTS
 from vggcourse.bench.profile import MAC_CATEGORIES
 from vggcourse.bench.report import (
     D2L_GPU_EXAMPLES_PER_S,
     pipeline_table,
     profile_table,
-    target_table,
     throughput_bounds,
     train_table,
 )
-from vggcourse.bench.run import run_bench
+from vggcourse.bench.run import quick_settings, run_bench
 from vggcourse.bench.schema import load_results
 
 __all__ = [
     "D2L_GPU_EXAMPLES_PER_S",
     "MAC_CATEGORIES",
     "VARIANTS",
-    "baseline",
     "load_results",
+    "plot_layer_rates",
+    "plot_pipelines",
+    "plot_profile",
+    "plot_time_to_accuracy",
+    "plot_train_speeds",
     "pipeline_table",
-    "preprocessing",
     "profile_table",
+    "quick_settings",
     "run_bench",
-    "target_table",
     "throughput_bounds",
     "train_table",
 ]

@@ -25,7 +25,17 @@ from vggcourse.data import load_fashion_mnist
 from vggcourse.errors import InvalidArgument
 from vggcourse.train import PRESETS
 
-__all__ = ["run_bench"]
+__all__ = ["quick_settings", "run_bench"]
+
+# A run small enough for a notebook: a sixth of the images, so that d2l's
+# pipeline needs about 2 GB (a Colab session has about 12), and fewer steps
+# and repeats; no profile and no time to accuracy. The `smoke` preset's
+# network gets a run of seconds.
+_QUICK = dict(num_examples=10_000, train_steps=50, repeats=3)
+_QUICK_SMOKE = dict(
+    image_size=32, num_examples=256, num_batches=2, pipeline_repeats=1, train_steps=2,
+    warmup_steps=1, repeats=1, variants=False, matmul_size=128,
+)
 
 
 def _log(message, verbose):
@@ -133,6 +143,21 @@ def _settings(settings, fields):
             f"Received: settings of type {type(settings).__name__} and fields {sorted(fields)}"
         )
     return settings
+
+
+def quick_settings(preset):
+    """The settings of a short benchmark run with the network of ``preset``.
+
+    Args:
+        preset: a key of ``PRESETS``, such as ``auto_config().name``.
+
+    Returns:
+        A ``BenchSettings``: 10,000 images for the pipelines, three runs of
+        50 steps per training path, no profile and no time to accuracy; for
+        the ``smoke`` preset, a few images and steps.
+    """
+    sizes = _QUICK_SMOKE if preset == "smoke" else _QUICK
+    return BenchSettings(preset=preset, **sizes)
 
 
 def run_bench(settings=None, *, verbose=True, **fields):
