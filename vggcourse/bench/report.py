@@ -34,13 +34,14 @@ TARGETS = (
 # sparsity): float32 on the ordinary cores, and 16-bit (float16 or bfloat16)
 # on the tensor cores.
 GPU_PEAKS = {
-    # NVIDIA T4 datasheet: 8.1 TFLOPS single precision, 65 TFLOPS mixed precision (FP16/FP32).
+    # NVIDIA T4 datasheet: 8.1 TFLOPS single precision, 65 TFLOPS mixed precision (FP16/FP32);
+    # its tensor cores have no bfloat16, so its 16-bit row is float16.
     "T4": {"float32": 8.1, "16-bit": 65.0},
     # NVIDIA A100 datasheet: 19.5 TFLOPS FP32, 312 TFLOPS BF16/FP16 tensor core (624 with sparsity).
     "A100": {"float32": 19.5, "16-bit": 312.0},
     # NVIDIA H100 datasheet, SXM: 67 TFLOPS FP32, 1,979 TFLOPS BF16 tensor core with sparsity,
-    # so about 990 dense.
-    "H100": {"float32": 67.0, "16-bit": 989.0},
+    # so 989 dense (the PCIe card's figures are lower).
+    "H100 SXM": {"float32": 67.0, "16-bit": 989.0},
 }
 
 # d2l release 0.17 (TensorFlow), section "Networks Using Blocks (VGG)": the
