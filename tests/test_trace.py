@@ -329,3 +329,75 @@ def test_totals_and_training_memory_reject_bad_arguments():
         totals(stripped)
     with pytest.raises(InvalidArgument, match=r"Received: batch_size=0"):
         training_memory(trace, batch_size=0)
+
+
+# ---------------------------------------------------------------------------
+# Functional models: branches that split and join.
+
+
+def _residual_net():
+    # conv (3x3 'same', 1 -> 4), then two branches that join by addition: a
+    # 3x3 conv (4 -> 4) and the identity; then a 2x2 pool and a dense layer.
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="stem")(inputs)
+    branch = keras.layers.Conv2D(4, 3, padding="same", name="branch")(x)
+    x = keras.layers.Add(name="join")([x, branch])
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, outputs, name="residual")
+
+
+def test_trace_follows_the_branches_of_a_functional_model():
+    trace = trace_layers(_residual_net(), (8, 8, 1)).set_index("layer")
+    assert list(trace.index) == ["stem", "branch", "join", "pool", "flatten", "logits"]
+    assert trace.loc["join", "output_shape"] == (8, 8, 4)
+    assert trace.loc["stem", "params"] == 9 * 4 + 4
+    assert trace.loc["branch", "macs"] == 8 * 8 * 4 * 9 * 4
+    assert trace.loc["join", ["params", "macs"]].tolist() == [0, 0]
+    # The join sees what its widest branch sees: two 3x3 convolutions.
+    assert trace.loc["join", "receptive_field"] == 5
+    assert trace.loc["pool", "receptive_field"] == 6
+
+
+def test_trace_counts_resnet50_as_keras_does():
+    net = keras.applications.ResNet50(weights=None)
+    trace = trace_layers(net, (224, 224, 3))
+    assert totals(trace)["params"] == net.count_params() == 25_636_712
+    assert trace["kind"].value_counts()["Add"] == 16
+    assert trace["output_shape"].iloc[-1] == (1000,)
+
+
+def test_trace_counts_mobilenet_v2_depthwise_convolutions():
+    # Sandler et al. (2018), Table 4: MobileNetV2 (1.0) at 224 px does 300M
+    # multiply-adds and has 3.4M parameters without its 1000-way classifier.
+    net = keras.applications.MobileNetV2(weights=None)
+    total = totals(trace_layers(net, (224, 224, 3)))
+    assert total["params"] == net.count_params()
+    assert 299e6 < total["macs"] < 302e6
+
+
+def test_trace_rejects_a_functional_model_that_calls_a_layer_twice():
+    inputs = keras.Input((8, 8, 1))
+    shared = keras.layers.Conv2D(1, 3, padding="same", name="shared")
+    outputs = keras.layers.Flatten()(shared(shared(inputs)))
+    with pytest.raises(InvalidArgument, match=r"`shared`: it is called 2 times"):
+        trace_layers(keras.Model(inputs, outputs), (8, 8, 1))
+
+
+def test_trace_rejects_a_functional_model_with_two_inputs():
+    a, b = keras.Input((4, 4, 1)), keras.Input((4, 4, 1))
+    net = keras.Model([a, b], keras.layers.Add()([a, b]), name="two")
+    with pytest.raises(InvalidArgument, match=r"one input and one output.*2 inputs"):
+        trace_layers(net, (4, 4, 1))
+
+
+def test_trace_names_the_minimum_size_of_a_functional_model():
+    with pytest.raises(InvalidArgument, match=r"smallest square input it takes is 2x2"):
+        trace_layers(_residual_net(), (1, 1, 1))
+
+
+def test_depthwise_conv_filters_each_channel_on_its_own():
+    layer = keras.layers.DepthwiseConv2D(3, padding="same")
+    assert layer_params(layer, (8, 8, 4)) == 3 * 3 * 4 + 4
+    assert layer_macs(layer, (8, 8, 4)) == 8 * 8 * 4 * (3 * 3)

@@ -21,7 +21,9 @@ import math
 import keras
 import pandas as pd
 
+from vggcourse import _layers
 from vggcourse._checks import check_int, check_shape
+from vggcourse._layers import layer_macs, layer_params
 from vggcourse.errors import InvalidArgument
 from vggcourse.models import leaf_layers
 
@@ -34,43 +36,6 @@ __all__ = [
     "trace_layers",
     "training_memory",
 ]
-
-# Layers that change the values but not the shape, with no parameters and no MACs.
-_ELEMENTWISE = (
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.Rescaling,
-)
-# Layers whose output is their input seen differently: a reshape, or Dropout,
-# which is the identity at inference. They write no new memory.
-_VIEWS = (
-    keras.layers.Flatten,
-    keras.layers.Reshape,
-    keras.layers.Dropout,
-)
-_POOLS = (
-    keras.layers.MaxPooling2D,
-    keras.layers.AveragePooling2D,
-)
-_GLOBAL_POOLS = (
-    keras.layers.GlobalAveragePooling2D,
-    keras.layers.GlobalMaxPooling2D,
-)
-# Layers that keep the shape but have parameters of their own: batch norm's
-# scale and offset, and its moving mean and variance (Keras counts all four in
-# count_params; only the first two are trained). At inference they are an
-# affine map that can be folded into the convolution before it, so they are
-# counted with no MACs, as the activations are.
-_NORMALIZATIONS = (keras.layers.BatchNormalization,)
-_SUPPORTED = (
-    keras.layers.Conv2D,
-    keras.layers.Dense,
-    *_POOLS,
-    *_GLOBAL_POOLS,
-    *_VIEWS,
-    *_ELEMENTWISE,
-    *_NORMALIZATIONS,
-)
 
 COLUMNS = (
     "layer",
@@ -94,41 +59,71 @@ _DTYPES = {
 }
 
 
-def _check_layer(layer):
-    if not isinstance(layer, keras.layers.Layer):
-        raise InvalidArgument(
-            "Expected `layer` to be a Keras layer, such as keras.layers.Conv2D(...). "
-            f"Received: layer={layer!r} of type {type(layer).__name__}"
-        )
-    if not isinstance(layer, _SUPPORTED):
-        names = ", ".join(sorted(cls.__name__ for cls in _SUPPORTED))
-        raise InvalidArgument(
-            f"Cannot count layer `{layer.name}` of type {type(layer).__name__}. "
-            f"Expected one of: {names}. Received: layer={layer!r}"
-        )
-    return layer
-
-
 def _check_input_shape(input_shape):
     """Returns the shape of one example: ``input_shape`` without its batch axis."""
     shape = check_shape("input_shape", input_shape, ranks=(3, 4), example=(224, 224, 1), batch_axis=True)
     return shape[-3:]
 
 
-def _check_net(net):
-    if not isinstance(net, keras.Sequential):
+# ---------------------------------------------------------------------------
+# A network as a graph: a list of steps ``(layer, inputs)`` in the order they
+# run, where ``inputs`` are the indices of the steps whose outputs the layer
+# takes, and -1 is the network's input. A Sequential model is a chain; a
+# functional model (ResNet's residual connections) may branch and join.
+
+
+def _chain(net):
+    layers = [layer for layer in leaf_layers(net) if not isinstance(layer, keras.layers.InputLayer)]
+    return [(_layers.check_layer(layer), (i - 1,)) for i, layer in enumerate(layers)]
+
+
+def _as_list(tensors):
+    return list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+
+
+def _functional_graph(net):
+    if len(net.inputs) != 1 or len(net.outputs) != 1:
+        raise InvalidArgument(
+            f"Expected `net` to have one input and one output. Received: net `{net.name}` "
+            f"with {len(net.inputs)} inputs and {len(net.outputs)} outputs"
+        )
+    made_by = {id(net.inputs[0]): -1}
+    steps = []
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        _layers.check_layer(layer)
+        if len(layer._inbound_nodes) != 1:
+            raise InvalidArgument(
+                f"Cannot trace layer `{layer.name}`: it is called {len(layer._inbound_nodes)} times "
+                f"in `{net.name}`, and a trace has one row per call. Received: net `{net.name}`"
+            )
+        inputs = tuple(made_by[id(tensor)] for tensor in _as_list(layer.input))
+        steps.append((layer, inputs))
+        made_by[id(layer.output)] = len(steps) - 1
+    return steps
+
+
+def _graph(net):
+    """Returns the steps of ``net``: its leaf layers with the steps they read."""
+    if isinstance(net, keras.Sequential):
+        steps = _chain(net)
+    elif isinstance(net, keras.Model) and getattr(net, "inputs", None):
+        steps = _functional_graph(net)
+    else:
         raise InvalidArgument(
             "Expected `net` to be a keras.Sequential model, such as one built by "
-            f"vggcourse.vgg(). Received: net={net!r} of type {type(net).__name__}"
+            "vggcourse.vgg(), or a functional keras.Model, such as "
+            "keras.applications.ResNet50(weights=None). "
+            f"Received: net={net!r} of type {type(net).__name__}"
         )
-    layers = [
-        _check_layer(layer)
-        for layer in leaf_layers(net)
-        if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    if not layers:
+    if not steps:
         raise InvalidArgument(f"Expected `net` to have at least one layer. Received: net={net!r}")
-    return layers
+    return steps
+
+
+def _inputs_of(inputs, outputs, network_input):
+    return [network_input if i == -1 else outputs[i] for i in inputs]
 
 
 def check_trace(trace):
@@ -154,119 +149,6 @@ def check_trace(trace):
     return trace
 
 
-# ---------------------------------------------------------------------------
-# One layer.
-
-
-def _output_shape(layer, shape):
-    """Output shape of ``layer`` for a batch of one with example shape ``shape``."""
-    return tuple(layer.compute_output_shape((1, *shape)))[1:]
-
-
-def _channels_axis(layer):
-    return 0 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
-
-
-def layer_params(layer, input_shape):
-    """Counts a layer's parameters, biases included, from its configuration.
-
-    Args:
-        layer: a Keras layer: Conv2D, Dense, BatchNormalization, or a layer
-            without parameters (pooling, Flatten, Dropout, Activation, ReLU,
-            Rescaling).
-        input_shape: the shape of the layer's input for one example, such as
-            ``(56, 56, 128)``, or with a leading batch axis.
-
-    Returns:
-        The number of parameters the layer has when it takes inputs of
-        ``input_shape``: for a Conv2D, ``kh * kw * c_in / groups * filters``
-        weights plus ``filters`` biases; for a Dense layer,
-        ``in_features * units`` weights plus ``units`` biases; for a
-        BatchNormalization, a scale and an offset (if the layer has them) and
-        a moving mean and variance per channel, as Keras' ``count_params``.
-    """
-    _check_layer(layer)
-    shape = _check_layer_input_shape(input_shape)
-    if isinstance(layer, keras.layers.Conv2D):
-        kh, kw = layer.kernel_size
-        in_channels = shape[_channels_axis(layer)]
-        weights = kh * kw * (in_channels // layer.groups) * layer.filters
-        return weights + (layer.filters if layer.use_bias else 0)
-    if isinstance(layer, keras.layers.Dense):
-        return shape[-1] * layer.units + (layer.units if layer.use_bias else 0)
-    if isinstance(layer, _NORMALIZATIONS):
-        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
-        channels = math.prod(shape[axis] for axis in axes)
-        return channels * (2 + int(layer.scale) + int(layer.center))
-    return 0
-
-
-def layer_macs(layer, input_shape):
-    """Counts the multiply-accumulates a layer does for one example.
-
-    Args:
-        layer: a Keras layer, as for ``layer_params``.
-        input_shape: the shape of the layer's input for one example, such as
-            ``(56, 56, 128)``, or with a leading batch axis.
-
-    Returns:
-        For a Conv2D, every output value costs ``kh * kw * c_in / groups``
-        MACs, so the layer costs ``out_h * out_w * filters * kh * kw * c_in /
-        groups``. For a Dense layer, ``in_features * units`` (times any extra
-        leading axes). Every other layer: 0.
-    """
-    _check_layer(layer)
-    shape = _check_layer_input_shape(input_shape)
-    if isinstance(layer, keras.layers.Conv2D):
-        kh, kw = layer.kernel_size
-        in_channels = shape[_channels_axis(layer)]
-        outputs = math.prod(_output_shape(layer, shape))
-        return outputs * kh * kw * (in_channels // layer.groups)
-    if isinstance(layer, keras.layers.Dense):
-        return math.prod(_output_shape(layer, shape)) * shape[-1]
-    return 0
-
-
-def _check_layer_input_shape(input_shape):
-    # Single layers take any rank (a Dense layer takes (features,)).
-    return check_shape("input_shape", input_shape, example=(56, 56, 128), batch_axis=True)
-
-
-# ---------------------------------------------------------------------------
-# Receptive fields. A layer with window k and stride s, fed by outputs whose
-# neighbours are `jump` input pixels apart, widens the field by (k - 1) * jump
-# and multiplies the jump by s (CS231n; Luo et al., 2016, call it the
-# theoretical receptive field).
-
-
-def _window(layer):
-    """Returns (window, stride) of a spatial layer, or None if it keeps positions."""
-    if isinstance(layer, keras.layers.Conv2D):
-        sizes = [d * (k - 1) + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
-        strides = list(layer.strides)
-    elif isinstance(layer, _POOLS):
-        sizes, strides = list(layer.pool_size), list(layer.strides)
-    else:
-        return None
-    if sizes[0] != sizes[1] or strides[0] != strides[1]:
-        raise InvalidArgument(
-            f"Receptive fields are computed for square windows and strides only. "
-            f"Received: layer `{layer.name}` with window {tuple(sizes)} and strides {tuple(strides)}"
-        )
-    return sizes[0], strides[0]
-
-
-def _step_receptive_field(layer, field, jump):
-    """One step of the recurrence; ``field`` None means 'the whole input'."""
-    if field is None or isinstance(layer, (keras.layers.Dense, *_GLOBAL_POOLS)):
-        return None, None
-    window = _window(layer)
-    if window is None:
-        return field, jump
-    size, stride = window
-    return field + (size - 1) * jump, jump * stride
-
-
 def receptive_field(layers):
     """Returns the side of the input patch that one output value depends on.
 
@@ -286,78 +168,83 @@ def receptive_field(layers):
         global pool).
     """
     if isinstance(layers, keras.Model):
-        layers = list(leaf_layers(layers))
-    elif isinstance(layers, keras.layers.Layer):
-        layers = [layers]
-    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
-        raise InvalidArgument(
-            "Expected `layers` to be a Keras model or a sequence of Keras layers. "
-            f"Received: layers={layers!r} of type {type(layers).__name__}"
-        )
-    field, jump = 1, 1
-    for layer in layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        field, jump = _step_receptive_field(_check_layer(layer), field, jump)
-    return field
+        steps = _graph(layers)
+    else:
+        if isinstance(layers, keras.layers.Layer):
+            layers = [layers]
+        if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+            raise InvalidArgument(
+                "Expected `layers` to be a Keras model or a sequence of Keras layers. "
+                f"Received: layers={layers!r} of type {type(layers).__name__}"
+            )
+        layers = [layer for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
+        steps = [(_layers.check_layer(layer), (i - 1,)) for i, layer in enumerate(layers)]
+    return _receptive_fields(steps)[-1][0] if steps else 1
+
+
+def _receptive_fields(steps):
+    """The ``(field, jump)`` after each step."""
+    fields = []
+    for layer, inputs in steps:
+        fields.append(_layers.step_receptive_field(layer, _inputs_of(inputs, fields, (1, 1))))
+    return fields
 
 
 # ---------------------------------------------------------------------------
 # A whole network.
 
 
-# Input sizes, worked out with the arithmetic of Keras' convolution and
-# pooling ops rather than by asking Keras: how a given Keras version computes
-# a pooled shape that comes out empty differs (some raise, some return 0), so
-# the check runs first and the message is the same on every version.
-
-
-def _side_after(layer, side, axis):
-    """One spatial side after ``layer``, or None if the layer's window does not fit."""
-    if isinstance(layer, keras.layers.Conv2D):
-        window = layer.dilation_rate[axis] * (layer.kernel_size[axis] - 1) + 1
-    elif isinstance(layer, _POOLS):
-        window = layer.pool_size[axis]
-    else:
-        return side
-    stride = layer.strides[axis]
-    if layer.padding == "same":
-        return -(-side // stride)
-    return (side - window) // stride + 1 if side >= window else None
-
-
-def _first_misfit(layers, shape):
+def _first_misfit(steps, shape):
     """Returns ``(layer, shape)`` for the first layer whose window is larger
-    than the ``(height, width, channels)`` that reach it, or None if all fit."""
-    for layer in layers:
-        keeps_positions = (*_ELEMENTWISE, *_NORMALIZATIONS, keras.layers.Dropout)
-        if not isinstance(layer, (keras.layers.Conv2D, *_POOLS, *keeps_positions)):
-            return None  # Flatten, Dense, a global pool: positions end here.
+    than the ``(height, width, channels)`` that reach it, or None if all fit.
+
+    Only the arithmetic of ``_layers.side_after`` is used, never Keras."""
+    shapes = []  # Per step: (height, width, channels), or None once positions end.
+    for layer, inputs in steps:
+        reaching = _inputs_of(inputs, shapes, shape)
+        if None in reaching or isinstance(layer, _layers.ENDS_POSITIONS):
+            shapes.append(None)
+            continue
         if getattr(layer, "data_format", "channels_last") != "channels_last":
             return None  # Left to Keras.
-        sides = tuple(_side_after(layer, side, axis) for axis, side in enumerate(shape[:2]))
+        first = reaching[0]
+        sides = tuple(_layers.side_after(layer, side, axis) for axis, side in enumerate(first[:2]))
         if None in sides:
-            return layer, shape
-        channels = layer.filters if isinstance(layer, keras.layers.Conv2D) else shape[2]
-        shape = (*sides, channels)
+            return layer, first
+        shapes.append((*sides, _channels_after(layer, reaching)))
     return None
 
 
-def _smallest_side(layers, channels):
+def _channels_after(layer, reaching):
+    if isinstance(layer, keras.layers.Conv2D):
+        return layer.filters
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return reaching[0][2] * layer.depth_multiplier
+    if isinstance(layer, keras.layers.Concatenate):
+        return sum(shape[2] for shape in reaching)
+    return reaching[0][2]
+
+
+def _smallest_side(steps, channels):
     """The smallest square input side that every layer accepts, or None."""
     for side in range(1, 4097):
-        if _first_misfit(layers, (side, side, channels)) is None:
+        if _first_misfit(steps, (side, side, channels)) is None:
             return side
     return None
 
 
-def _check_input_fits(net, layers, input_shape):
-    shape = _check_input_shape(input_shape)
-    misfit = _first_misfit(layers, shape)
+def _check_input_fits(net, steps, input_shape):
+    misfit = _first_misfit(steps, _check_input_shape(input_shape))
     if misfit is None:
         return
     layer, reaching = misfit
-    raise _too_small(net, layers, layer, reaching, input_shape)
+    smallest = _smallest_side(steps, _check_input_shape(input_shape)[-1])
+    hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
+    raise InvalidArgument(
+        f"The input is too small for `{net.name}`: layer `{layer.name}` would get "
+        f"shape {reaching}, which is smaller than its window.{hint} "
+        f"Received: input_shape={tuple(input_shape)}"
+    )
 
 
 def trace_layers(net, input_shape):
@@ -365,16 +252,19 @@ def trace_layers(net, input_shape):
 
     Args:
         net: a ``keras.Sequential`` model, such as one built by
-            ``vggcourse.vgg()``. Nested Sequential blocks are opened up. It may
-            be unbuilt, or built for another input size.
+            ``vggcourse.vgg()``, whose nested Sequential blocks are opened
+            up; or a functional ``keras.Model`` with one input and one output,
+            whose branches may split and join, such as
+            ``keras.applications.ResNet50(weights=None)``. It may be unbuilt,
+            or built for another input size.
         input_shape: the input's shape, ``(height, width, channels)`` or with a
             batch axis, ``(batch, height, width, channels)``, as in the
             ``(1, 224, 224, 1)`` of a shape trace. The batch size is ignored:
             every count is for one example.
 
     Returns:
-        A ``pandas.DataFrame`` with one row per leaf layer, in order, and the
-        columns:
+        A ``pandas.DataFrame`` with one row per leaf layer, in the order the
+        layers run, and the columns:
 
         - ``layer``: the layer's name; ``kind``: its class name;
         - ``output_shape``: the output's shape for one example;
@@ -384,52 +274,42 @@ def trace_layers(net, input_shape):
         - ``new_tensor``: False for layers whose output shares its input's
           memory (Flatten and Reshape; Dropout, the identity at inference);
         - ``receptive_field``: side of the input patch one output value
-          depends on, ``<NA>`` once every output depends on the whole input.
+          depends on (where branches join, the widest branch's), ``<NA>``
+          once every output depends on the whole input.
 
         ``trace.attrs`` holds ``net`` (the network's name) and
         ``input_shape`` (for one example). ``totals(trace)`` adds it all up.
 
     Raises:
-        InvalidArgument: if ``net`` is not a ``keras.Sequential``, if
-            ``input_shape`` is malformed or too small for the network's
-            pools, or if a layer is of a kind that cannot be counted.
+        InvalidArgument: if ``net`` is neither a ``keras.Sequential`` nor a
+            functional model, if ``input_shape`` is malformed or too small for
+            the network's windows, or if a layer is of a kind that cannot be
+            counted.
     """
-    layers = _check_net(net)
-    example_shape = shape = _check_input_shape(input_shape)
-    rows = []
-    field, jump = 1, 1
-    _check_input_fits(net, layers, input_shape)
-    for layer in layers:
-        output_shape = _output_shape(layer, shape)
-        field, jump = _step_receptive_field(layer, field, jump)
+    steps = _graph(net)
+    example_shape = _check_input_shape(input_shape)
+    _check_input_fits(net, steps, input_shape)
+    fields = _receptive_fields(steps)
+    shapes, rows = [], []
+    for (layer, inputs), (field, _) in zip(steps, fields):
+        reaching = _inputs_of(inputs, shapes, example_shape)
+        shape = _layers.output_shape(layer, reaching)
+        shapes.append(shape)
         rows.append(
             {
                 "layer": layer.name,
                 "kind": type(layer).__name__,
-                "output_shape": output_shape,
-                "params": layer_params(layer, shape),
-                "macs": layer_macs(layer, shape),
-                "activations": math.prod(output_shape),
-                "new_tensor": not isinstance(layer, _VIEWS),
+                "output_shape": shape,
+                "params": layer_params(layer, reaching[0]),
+                "macs": layer_macs(layer, reaching[0]),
+                "activations": math.prod(shape),
+                "new_tensor": not isinstance(layer, _layers.VIEWS),
                 "receptive_field": field,
             }
         )
-        shape = output_shape
     trace = pd.DataFrame(rows, columns=list(COLUMNS)).astype(_DTYPES)
     trace.attrs = {"net": net.name, "input_shape": example_shape}
     return trace
-
-
-def _too_small(net, layers, layer, shape, input_shape):
-    """The error for an input that leaves ``layer`` less than its window, naming the smallest that fits."""
-    smallest = _smallest_side(layers, _check_input_shape(input_shape)[-1])
-    hint = f" The smallest square input it takes is {smallest}x{smallest}." if smallest else ""
-    return InvalidArgument(
-        f"The input is too small for `{net.name}`: layer `{layer.name}` would get "
-        f"shape {shape}, which is smaller than its window.{hint} "
-        f"Received: input_shape={tuple(input_shape)}"
-    )
-
 
 def totals(trace):
     """Adds up a trace for one example.
