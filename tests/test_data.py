@@ -382,3 +382,39 @@ def test_pipeline_rejects_what_belongs_in_the_model_or_the_loop():
         data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 2, shuffle=True)
     with pytest.raises(InvalidArgument, match=r"Received: batch_size=0"):
         data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 0)
+
+
+def test_validation_split_is_stratified_seeded_and_disjoint_from_what_it_keeps():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 2000)
+    x = rng.integers(0, 256, (2000, 28, 28), dtype=np.uint8)
+    x[:, 0, 0] = np.arange(2000) % 256  # tell the images apart
+    x[:, 0, 1] = np.arange(2000) // 256
+    (x_train, y_train), (x_val, y_val) = data.validation_split(x, y, 500, seed=1)
+    assert len(x_val) == 500 and len(x_train) == 1500
+    assert np.bincount(y_val, minlength=10).tolist() == [50] * 10
+    ids = lambda images: set((images[:, 0, 1].astype(int) * 256 + images[:, 0, 0]).tolist())  # noqa: E731
+    assert ids(x_train).isdisjoint(ids(x_val)) and len(ids(x_train) | ids(x_val)) == 2000
+    again = data.validation_split(x, y, 500, seed=1)[1][1]
+    other = data.validation_split(x, y, 500, seed=2)[1][1]
+    assert np.array_equal(again, y_val) and not np.array_equal(
+        data.validation_split(x, y, 500, seed=2)[1][0], x_val
+    )
+    assert len(other) == 500
+
+
+def test_the_validation_split_of_the_training_images_shares_no_image_with_the_test_set():
+    (x_train, y_train), (x_test, _) = data.load_fashion_mnist()
+    _, (x_val, _) = data.validation_split(x_train, y_train, 500)
+    test_images = {image.tobytes() for image in x_test}
+    assert not any(image.tobytes() in test_images for image in x_val)
+
+
+@pytest.mark.parametrize(
+    "num_val, says",
+    [(55, r"multiple of 10 .*Received: num_val=55"), (0, r"Received: num_val=0"), (20000, "rarest class")],
+)
+def test_validation_split_refuses_sizes_it_cannot_stratify(num_val, says):
+    y = np.arange(1000) % 10
+    with pytest.raises(InvalidArgument, match=says):
+        data.validation_split(np.zeros((1000, 28, 28), np.uint8), y, num_val)

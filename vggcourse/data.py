@@ -36,6 +36,7 @@ __all__ = [
     "DataNotFoundError",
     "load_fashion_mnist",
     "make_dataset",
+    "validation_split",
 ]
 
 # The label order of the official release (README of zalandoresearch/fashion-mnist).
@@ -443,3 +444,41 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_cla
         lambda idx: (tf.gather(images, idx), tf.gather(labels, idx))
     )
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def validation_split(x, y, num_val=5000, *, seed=0, num_classes=len(CLASS_NAMES)):
+    """Holds out a stratified validation split from training images.
+
+    Decisions (a learning rate, a number of epochs, one network against
+    another) are made on the validation images, so that the test images
+    measure the chosen model once, at the end, without having steered it.
+
+    Args:
+        x: uint8 training images of shape ``(n, 28, 28)`` or ``(n, 28, 28, 1)``.
+        y: their integer labels, each in ``[0, num_classes)``.
+        num_val: validation images, a multiple of ``num_classes``: each class
+            gives ``num_val / num_classes`` of its images.
+        seed: seeds which images of each class are held out.
+        num_classes: how many classes the labels index.
+
+    Returns:
+        ``((x_train, y_train), (x_val, y_val))``: the rest of the images in
+        their original order, and the held-out ones, class by class in
+        a seeded random order.
+    """
+    x = np.asarray(x)
+    _, y = _check_images_and_labels(x, y, num_classes)
+    num_val = check_int("num_val", num_val)
+    per_class = num_val // num_classes
+    counts = np.bincount(y, minlength=num_classes)
+    if num_val % num_classes or per_class >= counts.min():
+        raise InvalidArgument(
+            f"Expected `num_val` to be a multiple of {num_classes} that leaves training images "
+            f"of every class (the rarest class has {counts.min():,}). Received: num_val={num_val}"
+        )
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
+    held = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in range(num_classes)])
+    held = held[rng.permutation(len(held))]
+    keep = np.ones(len(y), bool)
+    keep[held] = False
+    return (x[keep], y[keep]), (x[held], y[held])
