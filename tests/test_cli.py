@@ -343,3 +343,9 @@ def test_train_interrupted_run_resumes_and_its_history_gets_every_epoch_once(
     assert run(argv) == 0
     assert "resuming" in capsys.readouterr().out
     assert pd.read_csv(history).epoch.tolist() == [0, 1, 2]
+
+
+def test_train_takes_batch_norm_and_the_head_as_overrides(monkeypatch):
+    config = config_for(["--preset", "smoke", "--batch-norm", "--head", "gap"], CPU, monkeypatch)
+    assert (config.batch_norm, config.head) == (True, "gap")
+    assert config_for(["--preset", "smoke", "--no-batch-norm"], CPU, monkeypatch).batch_norm is False

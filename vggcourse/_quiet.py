@@ -44,3 +44,22 @@ def import_tensorflow():
         import keras  # noqa: F401
         import tensorflow
     return tensorflow
+
+
+@contextlib.contextmanager
+def fresh_models():
+    """Silences TensorFlow's retracing warning while code trains one fresh model after another.
+
+    Each new Keras model traces its own training step, which is what an
+    experiment that compares starting points or heads is meant to do; after
+    five such traces TensorFlow warns about "retracing" in general.
+    """
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -41,7 +41,7 @@ from vggcourse import backup, data, train
 from vggcourse.bench import cli as bench_cli
 from vggcourse.devices import describe_devices
 from vggcourse.errors import CourseError, InvalidArgument
-from vggcourse.models import VGG_ARCHS, vgg_by_name
+from vggcourse.models import HEADS, VGG_ARCHS, vgg_by_name
 from vggcourse.trace import totals, trace_layers
 
 __all__ = ["SUBCOMMANDS", "add_trace_parser", "add_train_parser", "build_parser", "main"]
@@ -240,6 +240,16 @@ def add_train_parser(subparsers):
     )
     override("--dense-units", type=int, metavar="N", help="width of the two hidden dense layers")
     override("--dropout", type=float, metavar="RATE", help="dropout rate after each hidden dense layer")
+    override(
+        "--batch-norm",
+        action=argparse.BooleanOptionalAction,
+        help="batch normalization after every convolution",
+    )
+    override(
+        "--head",
+        choices=HEADS,
+        help="dense: the paper's three dense layers; gap: global average pooling, then one dense layer",
+    )
     override(
         "--learning-rate",
         "--lr",

@@ -34,12 +34,13 @@ from vggcourse.callbacks import EpochSeeds, StopOnNaN, Throughput
 from vggcourse.data import CLASS_NAMES, make_dataset
 from vggcourse.devices import choose_strategy, describe_devices
 from vggcourse.errors import InvalidArgument, TrainingDiverged
-from vggcourse.models import VGG_ARCHS, min_input_size, scale_arch, vgg_by_name
+from vggcourse.models import HEADS, VGG_ARCHS, min_input_size, scale_arch, vgg_by_name
 from vggcourse.trace import trace_layers, training_memory
 
 __all__ = [
     "PRESETS",
     "SMOKE_VARIABLE",
+    "experiment_size",
     "TrainConfig",
     "auto_config",
     "build_model",
@@ -73,6 +74,9 @@ class TrainConfig:
         image_size: side in pixels that the model resizes the 28x28 images to.
         dense_units: width of the two hidden dense layers.
         dropout: dropout rate after each hidden dense layer.
+        batch_norm: batch normalization after every convolution (``vgg``).
+        head: ``"dense"``, the paper's three dense layers, or ``"gap"``,
+            global average pooling and one dense layer (``vgg``).
         learning_rate: SGD's (initial) learning rate.
         momentum: SGD's momentum; 0 is plain SGD.
         lr_schedule: ``"constant"``, or ``"cosine"`` to decay the learning
@@ -94,6 +98,8 @@ class TrainConfig:
     image_size: int = 224
     dense_units: int = 4096
     dropout: float = 0.5
+    batch_norm: bool = False
+    head: str = "dense"
     learning_rate: float = 0.05
     momentum: float = 0.0
     lr_schedule: str = "constant"
@@ -115,6 +121,8 @@ class TrainConfig:
             image_size=check_int("image_size", self.image_size, min_input_size(conv_arch), MAX_IMAGE_SIZE),
             dense_units=check_int("dense_units", self.dense_units),
             dropout=check_float("dropout", self.dropout, 0, 1, low_inclusive=True),
+            batch_norm=check_bool("batch_norm", self.batch_norm),
+            head=check_choice("head", self.head, HEADS),
             learning_rate=check_float("learning_rate", self.learning_rate, 0, math.inf),
             momentum=check_float("momentum", self.momentum, 0, 1, low_inclusive=True),
             lr_schedule=check_choice("lr_schedule", self.lr_schedule, _SCHEDULES),
@@ -145,11 +153,17 @@ class TrainConfig:
             optimizer += f", momentum {self.momentum:g}"
         examples = "all" if self.train_examples is None else f"the first {self.train_examples:,}"
         val = "all" if self.val_examples is None else f"the first {self.val_examples:,}"
+        model = f"{arch}, channels / {self.ratio}, "
+        if self.head == "gap":
+            model += "global average pooling head"
+        else:
+            model += f"dense {self.dense_units}, dropout {self.dropout:g}"
+        if self.batch_norm:
+            model += ", batch norm"
         return "\n".join(
             [
                 f"TrainConfig {self.name!r}",
-                f"  model:      {arch}, channels / {self.ratio}, dense {self.dense_units}, "
-                f"dropout {self.dropout:g}",
+                f"  model:      {model}",
                 f"  images:     {self.image_size}x{self.image_size} (resized from 28x28 inside the model)",
                 f"  optimizer:  {optimizer}",
                 f"  training:   {self.epochs} epochs of {examples} training images, "
@@ -201,6 +215,23 @@ PRESETS = types.MappingProxyType(
 
 def _smoke_requested():
     return os.environ.get(SMOKE_VARIABLE, "").strip() not in ("", "0")
+
+
+def experiment_size(full, *, smoke):
+    """The size of an experiment in a chapter: ``full``, or ``smoke`` for a seconds-long run.
+
+    ``smoke`` when the ``VGGCOURSE_SMOKE`` environment variable is set (to
+    anything but 0), as ``auto_config`` picks the ``smoke`` preset then.
+
+    Args:
+        full: the size of the experiment whose outputs a chapter shows, such
+            as a number of training steps or seconds.
+        smoke: the size of the same experiment when it only has to run.
+
+    Returns:
+        ``full`` or ``smoke``.
+    """
+    return smoke if _smoke_requested() else full
 
 
 def auto_config(devices=None, *, verbose=True):
@@ -271,8 +302,8 @@ def build_network(config):
     """The network that ``config`` trains, without its preprocessing: ``vgg_by_name``.
 
     Args:
-        config: a ``TrainConfig``; its ``arch``, ``ratio``, ``dense_units``
-            and ``dropout`` are used.
+        config: a ``TrainConfig``; its ``arch``, ``ratio``, ``dense_units``,
+            ``dropout``, ``batch_norm`` and ``head`` are used.
 
     Returns:
         A ``VGG`` named ``vgg``, with one logit per class of ``CLASS_NAMES``.
@@ -283,6 +314,8 @@ def build_network(config):
         num_classes=len(CLASS_NAMES),
         dense_units=config.dense_units,
         dropout=config.dropout,
+        batch_norm=config.batch_norm,
+        head=config.head,
         name="vgg",
     )
 
