@@ -274,6 +274,19 @@ def test_train_for_runs_every_epoch_when_the_budget_allows_and_logs_each():
     assert run.config.lr_schedule == "constant"
 
 
+def test_train_for_draws_the_weights_of_the_start_it_is_given(monkeypatch):
+    starts = []
+
+    def spy(model, start, *, seed=0, source=None):
+        starts.append((start, seed))
+        return model
+
+    monkeypatch.setattr(budget, "initialize", spy)
+    config = vggcourse.PRESETS["smoke"].replace(epochs=1, batch_size=32, seed=5)
+    budget.train_for(config, _tiny_data(), _tiny_data(20), seconds=1e-9, start="he")
+    assert starts == [("he", 5)]
+
+
 def test_train_for_stops_at_the_first_step_that_ends_past_the_budget_and_still_validates():
     config = vggcourse.PRESETS["smoke"].replace(epochs=3, batch_size=8)
     run = budget.train_for(config, _tiny_data(), _tiny_data(20), seconds=1e-9)

@@ -19,6 +19,7 @@ from vggcourse._quiet import fresh_models
 from vggcourse.callbacks import EpochSeeds
 from vggcourse.data import make_dataset
 from vggcourse.errors import InvalidArgument
+from vggcourse.initialization import initialize
 from vggcourse.train import TrainConfig, _compile, build_model
 
 __all__ = ["BudgetRun", "train_for"]
@@ -81,7 +82,7 @@ class BudgetRun:
     curve: pd.DataFrame
 
 
-def train_for(config, train, val, seconds):
+def train_for(config, train, val, seconds, *, start=None):
     """Trains ``config``'s network for ``seconds`` of training steps.
 
     The learning rate is constant (``config.learning_rate``, with
@@ -96,6 +97,9 @@ def train_for(config, train, val, seconds):
         val: ``(x_val, y_val)``, held out from the training images (see
             ``vggcourse.validation_split``), never the test images.
         seconds: the time budget of the training steps.
+        start: a key of ``vggcourse.initialization.STARTS`` other than
+            ``"vgg11_copy"``, to draw the weights from; by default Keras'
+            own initialisers (Glorot uniform).
 
     Returns:
         A ``BudgetRun``.
@@ -110,6 +114,8 @@ def train_for(config, train, val, seconds):
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     train_ds = make_dataset(*train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
     model = build_model(config)
+    if start is not None:
+        initialize(model, start, seed=config.seed)
     _compile(model, config, steps_per_epoch=int(train_ds.cardinality()))
     clock = _StopAfter(seconds)
     with fresh_models():

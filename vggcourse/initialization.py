@@ -42,8 +42,8 @@ __all__ = [
 STARTS = {
     "normal_0.01": (
         "N(0, 0.01²)",
-        "normal weights of standard deviation 0.01: the fixed spread that He "
-        "et al. (2015) report the VGG team could not train deep nets from",
+        "normal weights of standard deviation 0.01, the example of a fixed "
+        "spread with which He et al. (2015) say very deep nets hardly converge",
     ),
     "normal_0.1": (
         "N(0, 0.1²)",
@@ -51,7 +51,8 @@ STARTS = {
     ),
     "glorot": (
         "Glorot uniform",
-        "Keras' default: uniform, of variance 2 / (fan_in + fan_out)",
+        "Keras' default: uniform, of variance 2 / (fan_in + fan_out), a "
+        "compromise between the forward and the backward signal",
     ),
     "he": (
         "He normal",
@@ -60,7 +61,8 @@ STARTS = {
     "vgg11_copy": (
         "copied from VGG-11",
         "N(0, 0.01²), with the layers of PAPER_COPIED_LAYERS copied from a "
-        "trained VGG-11, as the paper initialised its deeper nets",
+        "trained VGG-11, as the paper initialised its deeper nets (which "
+        "layers received them is this course's reading)",
     ),
 }
 
