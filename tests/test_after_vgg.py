@@ -312,3 +312,7 @@ def test_experiment_size_is_the_full_one_unless_the_smoke_variable_is_set(monkey
     assert vggcourse.experiment_size(150, smoke=3) == 150
     monkeypatch.setenv(vggcourse.SMOKE_VARIABLE, "1")
     assert vggcourse.experiment_size(150, smoke=3) == 3
+
+
+def test_the_papers_recipe_fits_a_table_column_of_60_characters():
+    assert max(len(value) for value in recipe.PAPER_RECIPE.values()) <= 60

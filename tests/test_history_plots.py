@@ -39,22 +39,22 @@ def test_first_steps_mark_the_plateau_and_each_diverged_run():
     }
     ax = plots.plot_first_steps(losses)
     labels = [line.get_label() for line in ax.lines]
-    assert "blown up (diverged at step 3)" in labels
+    assert "blown up (loss 4e+01 at step 2, then diverged)" in labels
     plateau = [line for line in ax.lines if list(line.get_ydata()) == [math.log(10)] * 2]
     assert len(plateau) == 1
     crosses = [line for line in ax.lines if line.get_marker() == "x"]
     assert len(crosses) == 1 and crosses[0].get_ydata()[0] <= 4.0
 
 
-def test_budget_curves_start_at_chance_and_name_each_network_with_its_parameters():
+def test_budget_curves_show_the_measured_points_and_name_each_network_with_its_parameters():
     curve = pd.DataFrame({"seconds": [60.0, 120.0], "steps": [10, 20], "accuracy": [0.5, 0.6],
                           "val_accuracy": [0.7, 0.8]})
     run = BudgetRun(config=None, params=1234, seconds=120.0, steps=20, val_accuracy=0.8, curve=curve)
     ax = plots.plot_budget_curves({"dense": run})
     (line,) = ax.lines
     assert line.get_label() == "dense: 1,234 parameters"
-    np.testing.assert_allclose(line.get_xdata(), [0, 1, 2])
-    np.testing.assert_allclose(line.get_ydata(), [0.1, 0.7, 0.8])
+    np.testing.assert_allclose(line.get_xdata(), [1, 2])
+    np.testing.assert_allclose(line.get_ydata(), [0.7, 0.8])
 
 
 def test_score_map_labels_each_window_and_marks_wrong_ones():

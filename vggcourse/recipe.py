@@ -15,20 +15,20 @@ from vggcourse.train import PRESETS, TrainConfig
 
 __all__ = ["PAPER_RECIPE", "recipe_table"]
 
-# Section 3.1, "Training", and Section 3.2, "Testing", in the paper's words
-# where they are short enough.
+# Section 3.1, "Training", and Section 3.2, "Testing", summarised; each entry
+# fits a table column of 60 characters.
 PAPER_RECIPE = types.MappingProxyType(
     {
         "batch size": "256",
         "optimizer": "SGD, momentum 0.9",
         "weight decay": "5·10⁻⁴ (L2 penalty)",
         "dropout": "0.5 after fc1 and fc2",
-        "learning rate": "10⁻², divided by 10 when validation accuracy stopped improving (3 times)",
+        "learning rate": "10⁻², ÷10 when validation accuracy stalled (3 times)",
         "length": "370K iterations (74 epochs)",
-        "initialisation": "normal, variance 10⁻², for net A; deeper nets start from A's layers",
-        "training images": "224×224 crops of images rescaled to S = 256 or 384, or S in [256, 512] (scale jittering)",
+        "initialisation": "N(0, variance 10⁻²) for net A; deeper nets from A's",
+        "training images": "224×224 crops of images scaled to S = 256, 384 or [256, 512]",
         "augmentation": "random crops, horizontal flips, RGB colour shift",
-        "testing": "dense evaluation of the whole image at several scales; with multi-crop (50 crops per scale)",
+        "testing": "dense, at several scales; or 50 crops per scale",
     }
 )
 

@@ -68,8 +68,9 @@ def plot_first_steps(losses, *, ax=None, ylim=(0.0, 4.0)):
     Args:
         losses: a mapping from a start's label to a ``pandas.Series`` of
             losses indexed by step (``vggcourse.initialization.first_steps``).
-            A run that diverged is shorter: its last finite loss is marked
-            with a cross.
+            A run that diverged is shorter: a cross marks its last finite
+            loss, at the top of the axis if the loss is above it, and the
+            legend gives that loss and the step at which it diverged.
         ax: draw on this matplotlib ``Axes``; by default a new figure.
         ylim: the range of the loss axis.
 
@@ -89,7 +90,7 @@ def plot_first_steps(losses, *, ax=None, ylim=(0.0, 4.0)):
             last = series.iloc[-1] if len(series) else math.nan
             y = min(max(last, ylim[0]), ylim[1] * 0.97)
             ax.plot(series.index[-1] if len(series) else 1, y, "x", color=line.get_color(), markersize=9)
-            line.set_label(f"{label} (diverged at step {len(series) + 1})")
+            line.set_label(f"{label} (loss {last:.0e} at step {len(series)}, then diverged)")
     ax.axhline(math.log(10), color="black", linestyle="--", linewidth=0.8)
     ax.annotate("ln 10: a uniform guess", (longest, math.log(10)), textcoords="offset points",
                 xytext=(-4, 4), ha="right", fontsize=8)
@@ -118,9 +119,10 @@ def plot_budget_curves(runs, *, ax=None):
     ax = _axes(ax)
     for label, run in runs.items():
         curve = run.curve
-        ax.plot(np.concatenate([[0.0], curve["seconds"]]) / 60, np.concatenate([[0.1], curve["val_accuracy"]]),
-                marker="o", markersize=4, label=f"{label}: {run.params:,} parameters")
-    ax.set_xlabel("minutes of training")
+        ax.plot(curve["seconds"] / 60, curve["val_accuracy"], marker="o", markersize=4,
+                label=f"{label}: {run.params:,} parameters")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("minutes of training (a point at the end of each epoch and of the budget)")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Two heads on the same time budget")
     ax.legend(fontsize=8, loc="lower right")
