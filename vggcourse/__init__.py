@@ -13,8 +13,11 @@ lists its public names once, in its ``__all__``; this package exports them all.
   backups of ``backup``;
 - ``errors``: the course's own exceptions.
 
-``vggcourse.plots`` (matplotlib) and ``vggcourse.bench`` (the benchmark of the
-Performance appendix) are imported on their own.
+``vggcourse.plots`` (matplotlib), ``vggcourse.bench`` (the benchmark of the
+Performance appendix) and the modules of the later chapters are imported on
+their own: ``explain``, ``embedding``, ``transfer`` and ``imagenet`` (what VGG
+learns, and reusing it); ``recipe``, ``initialization``, ``budget`` and
+``fully_conv`` (how VGG was trained, and what came after).
 """
 
 import importlib.metadata

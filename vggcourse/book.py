@@ -8,6 +8,8 @@ compares that output with a fresh run, so the prose cannot drift from the code.
 
 import numpy as np
 
+from vggcourse.errors import InvalidArgument
+
 __all__ = ["glue"]
 
 # myst-nb's marker for a value stored for the prose but not shown in the cell.
@@ -30,7 +32,7 @@ def glue(name, value):
             format specs understand.
     """
     if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `name` to be a string of letters, digits and underscores, "
             f"such as 'vgg16_params'. Received: name={name!r}"
         )

@@ -26,15 +26,14 @@ course's models ``(n, 28, 28, 1)`` (or ``(n, 28, 28)``) with pixel values from
 import numbers
 import weakref
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from vggcourse._checks import check_float, check_int
-from vggcourse._quiet import import_tensorflow
-
-tf = import_tensorflow()
-import keras  # noqa: E402
-
-from vggcourse.models import leaf_layers  # noqa: E402
+from vggcourse.embedding import nearest_neighbors, pca_2d
+from vggcourse.errors import InvalidArgument
+from vggcourse.models import leaf_layers
 
 __all__ = [
     "feature_maps",
@@ -54,14 +53,14 @@ __all__ = [
 
 def _check_model(model):
     if not isinstance(model, keras.Model):
-        raise TypeError(
+        raise InvalidArgument(
             "Expected `model` to be a keras.Model, such as vggcourse.load_trained_vgg(). "
             f"Received: model of type {type(model).__name__}"
         )
     try:
         shape = tuple(model.inputs[0].shape)
     except (AttributeError, IndexError, TypeError, ValueError):
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `model` to be built with a known input shape (a keras.Input). "
             f"Received: model {model.name!r}, which has no defined input"
         ) from None
@@ -109,13 +108,13 @@ def _leaf_names(model):
 
 def _resolve(model, layer_name, argument="layer_name"):
     if not isinstance(layer_name, str):
-        raise TypeError(
+        raise InvalidArgument(
             f"Expected `{argument}` to be a layer name (str). "
             f"Received: {argument}={layer_name!r} of type {type(layer_name).__name__}"
         )
     leaves, names = _names(model)
     if layer_name not in names:
-        raise ValueError(
+        raise InvalidArgument(
             f"Expected `{argument}` to name a layer of the model {model.name!r}, one of "
             f"{', '.join(layer_names(model))}. Received: {argument}={layer_name!r}"
         )
@@ -129,12 +128,12 @@ def _check_images(model, images):
         array = array[..., np.newaxis]  # (n, 28, 28) -> (n, 28, 28, 1)
     if array.ndim != len(expected) + 1 or array.shape[1:] != expected or len(array) == 0:
         readable = ", ".join(str(side) for side in expected)
-        raise ValueError(
+        raise InvalidArgument(
             f"Expected `images` of shape (n, {readable}), with n >= 1, as the model "
             f"{model.name!r} takes them. Received: images.shape={np.shape(images)}"
         )
     if not np.issubdtype(array.dtype, np.number):
-        raise TypeError(
+        raise InvalidArgument(
             f"Expected `images` to hold numbers (pixel values). Received: images of dtype {array.dtype}"
         )
     return array.astype("float32")
@@ -207,7 +206,7 @@ def feature_maps(model, images, layer_names, *, batch_size=256):
     if isinstance(layer_names, str):
         layer_names = [layer_names]
     if not hasattr(layer_names, "__len__") or len(layer_names) == 0:
-        raise ValueError(
+        raise InvalidArgument(
             "Expected `layer_names` to be a layer name or a non-empty list of them. "
             f"Received: layer_names={layer_names!r}"
         )
@@ -230,12 +229,12 @@ def feature_maps(model, images, layer_names, *, batch_size=256):
 
 def _check_channel(model, layer_name, channel, num_channels):
     if isinstance(channel, bool) or not isinstance(channel, numbers.Integral):
-        raise TypeError(
+        raise InvalidArgument(
             f"Expected `channel` to be an integer. Received: channel={channel!r} "
             f"of type {type(channel).__name__}"
         )
     if not 0 <= channel < num_channels:
-        raise ValueError(
+        raise InvalidArgument(
             f"Expected `channel` to be in [0, {num_channels}): layer {layer_name!r} has "
             f"{num_channels} channels. Received: channel={channel}"
         )
@@ -326,7 +325,7 @@ def maximize_activation(model, layer_name, channel, *, steps=100, step_size=2.0,
     several = not isinstance(channel, numbers.Integral) and hasattr(channel, "__len__")
     channels = list(channel) if several else [channel]
     if several and not channels:
-        raise ValueError(f"Expected `channel` to be a channel or a non-empty list of them. "
+        raise InvalidArgument(f"Expected `channel` to be a channel or a non-empty list of them. "
                          f"Received: channel={channel!r}")
     if start is None:
         noise = np.random.default_rng(seed).normal(0, 8, size=shape)
@@ -382,7 +381,7 @@ def _check_class_index(class_index, n, num_classes):
         else np.asarray(class_index)
     if values.shape != (n,) or not np.issubdtype(values.dtype, np.integer) \
             or values.min() < 0 or values.max() >= num_classes:
-        raise ValueError(
+        raise InvalidArgument(
             f"Expected `class_index` to be None (the predicted class), or one class or one "
             f"class per image, each in [0, {num_classes}). Received: class_index={class_index!r}"
         )
@@ -462,13 +461,13 @@ def grad_cam(model, images, layer_name, class_index=None):
     shape = tuple(leaves[index].compute_output_shape(
         _output_shape_before(leaves, index, tuple(x.shape))))
     if len(shape) != 4:
-        raise ValueError(
+        raise InvalidArgument(
             f"Expected `layer_name` to name a layer with spatial feature maps, of shape "
             f"(batch, height, width, channels). Received: layer_name={layer_name!r}, whose "
             f"output has shape {shape}"
         )
     if shape[1] < 2 and shape[2] < 2:
-        raise ValueError(
+        raise InvalidArgument(
             f"Expected `layer_name` to name a layer whose feature maps are at least 2x2: "
             f"a 1x1 map holds no information about where in the image. "
             f"Received: layer_name={layer_name!r}, whose output has shape {shape}"
@@ -489,80 +488,3 @@ def _output_shape_before(leaves, index, input_shape):
     for layer in leaves[:index]:
         shape = layer.compute_output_shape(shape)
     return shape
-
-
-# ---------------------------------------------------------------------------
-# The learned space.
-
-
-def _check_features(features, name="features"):
-    array = np.asarray(features, dtype=np.float64) if np.ndim(features) == 2 else None
-    if array is None or len(array) < 2 or array.shape[1] < 2:
-        raise ValueError(
-            f"Expected `{name}` to be a 2D array of shape (n, d) with n >= 2 and d >= 2, "
-            f"one row per image. Received: {name} with shape {np.shape(features)}"
-        )
-    return array
-
-
-def pca_2d(features):
-    """Projects features onto their first two principal components, with NumPy only.
-
-    The features are centred, and their singular value decomposition gives the
-    two directions of largest variance. Each direction's sign is chosen so that
-    its largest loading is positive, so the result does not depend on the
-    sign that the SVD happens to return.
-
-    Taught in: *What VGG learns, and reusing it*.
-
-    Args:
-        features: an array of shape ``(n, d)``, such as the ``fc2`` outputs of
-            ``feature_maps``.
-
-    Returns:
-        ``(coords, explained)``: an array of shape ``(n, 2)``, and the share
-        of the total variance that each of the two components explains.
-    """
-    x = _check_features(features)
-    centred = x - x.mean(axis=0)
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    components = components[:2]
-    signs = np.sign(components[np.arange(2), np.argmax(np.abs(components), axis=1)])
-    components = components * signs[:, np.newaxis]
-    variance = singular**2
-    total = variance.sum()
-    explained = variance[:2] / total if total > 0 else np.zeros(2)
-    return centred @ components.T, explained
-
-
-def nearest_neighbors(features, queries, *, k=5):
-    """Finds, for each query row, the ``k`` nearest other rows by Euclidean distance.
-
-    Taught in: *What VGG learns, and reusing it*.
-
-    Args:
-        features: an array of shape ``(n, d)``, one row per image.
-        queries: indices of rows of ``features`` to find neighbours for.
-        k: neighbours per query; the query itself is left out.
-
-    Returns:
-        An integer array of shape ``(len(queries), k)``: indices into
-        ``features``, nearest first.
-    """
-    x = _check_features(features)
-    queries = np.atleast_1d(np.asarray(queries))
-    if queries.ndim != 1 or not np.issubdtype(queries.dtype, np.integer) or len(queries) == 0 \
-            or queries.min() < 0 or queries.max() >= len(x):
-        raise ValueError(
-            f"Expected `queries` to be row indices in [0, {len(x)}). "
-            f"Received: queries={queries.tolist()!r}"
-        )
-    k = check_int("k", k)
-    if k >= len(x):
-        raise ValueError(
-            f"Expected `k` to be less than the number of rows ({len(x)}). Received: k={k}"
-        )
-    squared = (x**2).sum(axis=1)
-    distances = squared[queries, np.newaxis] - 2 * x[queries] @ x.T + squared[np.newaxis]
-    distances[np.arange(len(queries)), queries] = np.inf
-    return np.argsort(distances, axis=1, kind="stable")[:, :k]

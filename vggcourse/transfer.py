@@ -30,18 +30,17 @@ import dataclasses
 import math
 import time
 
+import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from vggcourse._checks import check_float, check_int
-from vggcourse._quiet import import_tensorflow
-
-tf = import_tensorflow()
-import keras  # noqa: E402
-
-from vggcourse.data import CLASS_NAMES  # noqa: E402
-from vggcourse.models import VGG_ARCHS, scale_arch, vgg  # noqa: E402
-from vggcourse.train import TrainConfig  # noqa: E402
+from vggcourse.data import CLASS_NAMES
+from vggcourse.errors import InvalidArgument
+from vggcourse.imagenet import vgg16_transfer_model
+from vggcourse.models import VGG_ARCHS, scale_arch, vgg
+from vggcourse.train import TrainConfig
 
 __all__ = [
     "SETUPS",
@@ -113,18 +112,18 @@ class TransferSetup:
             classes = getattr(self, name)
             if not isinstance(classes, tuple) or not classes or \
                     any(not isinstance(c, int) or not 0 <= c < len(CLASS_NAMES) for c in classes):
-                raise ValueError(
+                raise InvalidArgument(
                     f"Expected `{name}` to be a non-empty tuple of class indices in "
                     f"[0, {len(CLASS_NAMES)}). Received: {name}={classes!r}"
                 )
         if set(self.source_classes) & set(self.target_classes):
-            raise ValueError(
+            raise InvalidArgument(
                 "Expected `source_classes` and `target_classes` not to overlap. Received: "
                 f"source_classes={self.source_classes!r}, target_classes={self.target_classes!r}"
             )
         counts = self.labels_per_class
         if not isinstance(counts, tuple) or not counts or list(counts) != sorted(set(counts)):
-            raise ValueError(
+            raise InvalidArgument(
                 "Expected `labels_per_class` to be a non-empty tuple of increasing counts. "
                 f"Received: labels_per_class={counts!r}"
             )
@@ -137,7 +136,7 @@ class TransferSetup:
         check_int("test_per_class", self.test_per_class, allow_none=True)
         check_float("fine_tune_factor", self.fine_tune_factor, 0, 1)
         if not isinstance(self.lr_factors, tuple) or not self.lr_factors:
-            raise ValueError(
+            raise InvalidArgument(
                 "Expected `lr_factors` to be a non-empty tuple of positive numbers. "
                 f"Received: lr_factors={self.lr_factors!r}"
             )
@@ -223,7 +222,7 @@ def split_classes(data, setup):
         for cls in classes:
             have = int((y_train == cls).sum())
             if have < count:
-                raise ValueError(
+                raise InvalidArgument(
                     f"The data has {have} training images of class {CLASS_NAMES[cls]!r}; the "
                     f"setup {setup.name!r} needs {count}. Load the full data set, or use a "
                     "smaller setup."
@@ -236,7 +235,7 @@ def split_classes(data, setup):
             index = index[rng.permutation(len(index))] if what != "test" else index
             stop = len(index) if count is None else start + count
             if stop > len(index):
-                raise ValueError(
+                raise InvalidArgument(
                     f"The data has {len(index)} {what} images of class {CLASS_NAMES[cls]!r}; "
                     f"the setup {setup.name!r} needs {stop}. Load the full data set, or use a "
                     "smaller setup."
@@ -299,7 +298,7 @@ def transfer_network(config, num_classes, *, name="vgg"):
         A built ``keras.Sequential``: ``rescale``, ``resize``, then the VGG.
     """
     if not isinstance(config, TrainConfig):
-        raise TypeError(
+        raise InvalidArgument(
             f"Expected `config` to be a TrainConfig. Received: config of type {type(config).__name__}"
         )
     num_classes = check_int("num_classes", num_classes)
@@ -433,6 +432,54 @@ class TransferResults:
         return table[list(STRATEGIES)]
 
 
+def _starting_model(strategy, config, setup, source, frozen, seed):
+    """A fresh model for ``strategy``, and the learning rate its factors multiply."""
+    num_classes = len(setup.target_classes)
+    if strategy == "scratch":
+        keras.utils.set_random_seed(seed)
+        return transfer_network(config, num_classes), config.learning_rate
+    model = _with_new_head(source, config, num_classes, seed)
+    if strategy == "frozen":
+        return model, config.learning_rate
+    # Fine-tune what the chosen frozen run learned.
+    model.set_weights(frozen.get_weights())
+    _unfreeze(model)
+    return model, config.learning_rate * setup.fine_tune_factor
+
+
+def _reuse(config, setup, split, source, count, repeat, verbose):
+    """Runs every strategy on one draw of ``count`` labelled images per class; returns their rows."""
+    train = _labelled(split, setup, count, repeat)
+    steps = max(setup.target_steps, setup.target_epochs * math.ceil(len(train[0]) / setup.batch_size))
+    seed = setup.seed + 1000 * repeat + count
+    fit = dict(total_steps=steps, checks=setup.checks, batch_size=setup.batch_size,
+               seed=seed, momentum=config.momentum, run_eagerly=setup.run_eagerly)
+    rows, frozen = [], None
+    for strategy in STRATEGIES:
+        began = time.perf_counter()
+        best = None
+        for factor in setup.lr_factors:
+            model, base_lr = _starting_model(strategy, config, setup, source, frozen, seed)
+            val_accuracy, at_step = _fit(model, train, split["target_val"],
+                                         learning_rate=base_lr * factor, **fit)
+            if best is None or val_accuracy > best[1]:
+                best = (model, val_accuracy, at_step, base_lr * factor)
+        model, val_accuracy, at_step, lr = best
+        if strategy == "frozen":
+            frozen = model
+        test_accuracy = _accuracy(model, *split["target_test"])
+        seconds = time.perf_counter() - began
+        rows.append({"labels_per_class": count, "repeat": repeat,
+                     "strategy": strategy, "learning_rate": lr,
+                     "val_accuracy": val_accuracy, "steps": at_step,
+                     "test_accuracy": test_accuracy, "seconds": seconds})
+        if verbose:
+            print(f"{count:>5} per class, draw {repeat + 1}, {strategy:<9}: "
+                  f"lr {lr:<6.4g} val {val_accuracy:.3f}  test {test_accuracy:.3f}"
+                  f"  {seconds:.0f} s")
+    return rows
+
+
 def run_transfer_experiment(config, data, setup, *, verbose=True):
     """Trains a source network on some classes and reuses it for the others.
 
@@ -450,11 +497,11 @@ def run_transfer_experiment(config, data, setup, *, verbose=True):
         A ``TransferResults``.
     """
     if not isinstance(setup, TransferSetup):
-        raise TypeError(
+        raise InvalidArgument(
             f"Expected `setup` to be a TransferSetup. Received: setup of type {type(setup).__name__}"
         )
     if len(setup.source_classes) != len(setup.target_classes):
-        raise ValueError(
+        raise InvalidArgument(
             "Expected as many target classes as source classes, so that the networks match. "
             f"Received: {len(setup.source_classes)} and {len(setup.target_classes)}"
         )
@@ -466,108 +513,7 @@ def run_transfer_experiment(config, data, setup, *, verbose=True):
         print(f"source network: validation accuracy {source_val:.3f} "
               f"on its own classes, {source_seconds:.0f} s")
     rows = []
-    num_classes = len(setup.target_classes)
     for count in setup.labels_per_class:
         for repeat in range(setup.repeats):
-            train = _labelled(split, setup, count, repeat)
-            steps = max(setup.target_steps,
-                        setup.target_epochs * math.ceil(len(train[0]) / setup.batch_size))
-            seed = setup.seed + 1000 * repeat + count
-            fit = dict(total_steps=steps, checks=setup.checks, batch_size=setup.batch_size,
-                       seed=seed, momentum=config.momentum,
-                       run_eagerly=setup.run_eagerly)
-            frozen = None
-            for strategy in STRATEGIES:
-                began = time.perf_counter()
-                if strategy == "scratch":
-                    base_lr = config.learning_rate
-
-                    def make():
-                        keras.utils.set_random_seed(seed)
-                        return transfer_network(config, num_classes)
-                elif strategy == "frozen":
-                    base_lr = config.learning_rate
-
-                    def make():
-                        return _with_new_head(source, config, num_classes, seed)
-                else:  # fine-tune what the chosen frozen run learned
-                    base_lr = config.learning_rate * setup.fine_tune_factor
-
-                    def make():
-                        model = _with_new_head(source, config, num_classes, seed)
-                        model.set_weights(frozen.get_weights())
-                        _unfreeze(model)
-                        return model
-                best = None
-                for factor in setup.lr_factors:
-                    model = make()
-                    val_accuracy, at_step = _fit(model, train, split["target_val"],
-                                                 learning_rate=base_lr * factor, **fit)
-                    if best is None or val_accuracy > best[1]:
-                        best = (model, val_accuracy, at_step, base_lr * factor)
-                model, val_accuracy, at_step, lr = best
-                if strategy == "frozen":
-                    frozen = model
-                test_accuracy = _accuracy(model, *split["target_test"])
-                seconds = time.perf_counter() - began
-                rows.append({"labels_per_class": count, "repeat": repeat,
-                             "strategy": strategy, "learning_rate": lr,
-                             "val_accuracy": val_accuracy, "steps": at_step,
-                             "test_accuracy": test_accuracy, "seconds": seconds})
-                if verbose:
-                    print(f"{count:>5} per class, draw {repeat + 1}, {strategy:<9}: "
-                          f"lr {lr:<6.4g} val {val_accuracy:.3f}  test {test_accuracy:.3f}"
-                          f"  {seconds:.0f} s")
+            rows += _reuse(config, setup, split, source, count, repeat, verbose)
     return TransferResults(source_val, source_seconds, pd.DataFrame(rows))
-
-
-# ---------------------------------------------------------------------------
-# The same moves with Keras' ImageNet VGG16.
-
-
-def vgg16_transfer_model(num_classes, *, image_size=64, weights="imagenet", pooling="avg"):
-    """Keras' VGG16 without its top, frozen, under a new head, for 28x28 grey images.
-
-    The model takes uint8 images of shape ``(n, 28, 28, 1)``, resizes them,
-    repeats the grey channel three times, and applies VGG16's own
-    ``preprocess_input`` (RGB to BGR, minus the ImageNet mean of each colour),
-    as the ImageNet weights expect. Then come the frozen convolutional base and
-    a new ``Dense(num_classes)`` layer that outputs logits. To fine-tune, set
-    ``base.trainable = True`` and compile again with a small learning rate.
-
-    Reference:
-    - [Keras: transfer learning and fine-tuning](
-      https://keras.io/guides/transfer_learning/).
-
-    Taught in: *What VGG learns, and reusing it*.
-
-    Args:
-        num_classes: the number of new classes.
-        image_size: the side the images are resized to; 32 at least.
-        weights: ``"imagenet"`` (downloads 58 MB the first time) or None
-            (random weights, for a quick check of the code).
-        pooling: ``"avg"`` or ``"max"``: how the base's last feature maps
-            become one vector.
-
-    Returns:
-        ``(model, base)``: the whole model, and VGG16's base inside it.
-    """
-    num_classes = check_int("num_classes", num_classes)
-    image_size = check_int("image_size", image_size, minimum=32)
-    if weights not in ("imagenet", None):
-        raise ValueError(
-            f"Expected `weights` to be 'imagenet' or None. Received: weights={weights!r}"
-        )
-    if pooling not in ("avg", "max"):
-        raise ValueError(f"Expected `pooling` to be 'avg' or 'max'. Received: pooling={pooling!r}")
-    base = keras.applications.VGG16(include_top=False, weights=weights,
-                                    input_shape=(image_size, image_size, 3), pooling=pooling)
-    base.trainable = False
-    inputs = keras.Input(shape=(28, 28, 1), dtype="uint8", name="images")
-    x = keras.layers.Resizing(image_size, image_size, name="resize")(inputs)
-    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
-    x = keras.applications.vgg16.preprocess_input(x)
-    # training=False keeps the base in inference mode even when it is unfrozen later.
-    x = base(x, training=False)
-    outputs = keras.layers.Dense(num_classes, name="predictions")(x)
-    return keras.Model(inputs, outputs, name="vgg16_transfer"), base
