@@ -32,14 +32,8 @@ import zipfile
 
 import numpy as np
 
-from vggcourse._quiet import import_tensorflow
-
-import_tensorflow()
-import keras  # noqa: E402
-
-from vggcourse.data import DataIntegrityError, load_fashion_mnist  # noqa: E402
-from vggcourse.models import assert_same_architecture  # noqa: E402
-from vggcourse.train import PRESETS, build_model, predict_labels  # noqa: E402
+from vggcourse.data import DataIntegrityError, load_fashion_mnist
+from vggcourse.train import PRESETS, build_model, predict_labels
 
 __all__ = [
     "PRESET",
@@ -108,36 +102,37 @@ def _verify(path, sha256):
 
 
 def _load(path):
-    """Loads a .keras file in safe mode; the message names the file if that fails."""
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as error:  # zipfile, h5py and Keras each raise their own kind.
-        raise DataIntegrityError(
-            f"Could not load the model in {path}: {type(error).__name__}: {error}"
-        ) from error
+    """The preset's float32 network, built by the course, with the weights stored in ``path``.
 
-
-def _preset_network(loaded, path):
-    """The preset's float32 network, with the weights of ``loaded``."""
+    Only the weights are read: the configuration stored in the file is never
+    deserialized and no code in it runs, which is stricter than Keras' safe
+    mode, and a file written by a newer Keras loads on an older one (Keras
+    3.15 writes initializer settings that Keras 3.10, Colab's, does not know).
+    Messages name the file.
+    """
     model = build_model(PRESETS[PRESET])
     try:
-        assert_same_architecture(loaded, model, (1, 28, 28, 1))
-    except AssertionError as error:
+        model.load_weights(path)
+    except ValueError as error:  # Weights of other shapes, or other layers.
         raise ValueError(
-            f"The model in {path} is not the {PRESET!r} preset's network ({error}). "
-            f"If the preset has changed, regenerate the weights:\n{REGENERATE}"
+            f"The model in {path} is not the {PRESET!r} preset's network "
+            f"({str(error).splitlines()[0]}). If the preset has changed, regenerate the weights:\n"
+            f"{REGENERATE}"
         ) from None
-    model.set_weights([np.asarray(w, dtype=np.float32) for w in loaded.get_weights()])
+    except Exception as error:  # zipfile, h5py and Keras each raise their own kind.
+        raise DataIntegrityError(
+            f"Could not load the weights in {path}: {type(error).__name__}: {error}"
+        ) from error
     return model
 
 
 def load_trained_vgg(path=None, *, sha256=None):
     """Returns the course's VGG-11, trained on Fashion-MNIST, after verifying its file.
 
-    It builds the ``cpu`` preset's network with ``vggcourse.build_model``,
-    checks the file's SHA-256, loads it with Keras' safe mode (which refuses
-    to run code stored in a file, such as a ``Lambda`` layer), checks that it
-    holds the same network, and copies its weights in as float32.
+    It checks the file's SHA-256, builds the ``cpu`` preset's network with
+    ``vggcourse.build_model``, and reads only the weights from the file into
+    it, as float32. Nothing else in the file is used: no stored configuration
+    is deserialized and no stored code (such as a ``Lambda`` layer) runs.
 
     Taught in: *What VGG learns, and reusing it*.
 
@@ -169,7 +164,7 @@ def load_trained_vgg(path=None, *, sha256=None):
             )
     sha256 = _check_sha256(sha256)
     _verify(path, sha256)
-    return _preset_network(_load(path), path)
+    return _load(path)
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +249,7 @@ def convert_checkpoint(checkpoint, output=None, *, dtype="auto", test_data=None)
         raise FileNotFoundError(f"The checkpoint {checkpoint} does not exist.")
     if test_data is None:
         test_data = load_fashion_mnist()[1]
-    trained = _preset_network(_load(checkpoint), checkpoint)
+    trained = _load(checkpoint)
     reference = _accuracy(trained, test_data)
     candidates = ("float16", "float32") if dtype == "auto" else (dtype,)
     output.parent.mkdir(parents=True, exist_ok=True)
