@@ -27,7 +27,7 @@ from vggcourse._quiet import fresh_models
 from vggcourse.data import make_dataset
 from vggcourse.errors import InvalidArgument
 from vggcourse.models import VGG, leaf_layers
-from vggcourse.train import TrainConfig, build_model
+from vggcourse.train import TrainConfig, _compile, build_model
 
 __all__ = [
     "PAPER_COPIED_LAYERS",
@@ -252,10 +252,8 @@ def first_steps(config, data, start, *, steps, source=None):
     keras.utils.set_random_seed(config.seed)
     model = build_model(config)
     initialize(model, start, seed=config.seed, source=source)
-    model.compile(
-        optimizer=keras.optimizers.SGD(config.learning_rate, momentum=config.momentum),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
+    # The course's optimizer and loss, at a constant rate: a few steps have no schedule.
+    _compile(model, config.replace(lr_schedule="constant"), steps_per_epoch=steps)
     dataset = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=0)
     recorder = _StepLosses()
     with fresh_models():
