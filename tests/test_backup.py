@@ -312,9 +312,6 @@ def test_labels_outside_the_classes_are_refused_at_the_door(labels, says, tmp_pa
 
 
 def test_plots_refuse_labels_outside_the_classes():
-    import matplotlib
-
-    matplotlib.use("Agg")
     from vggcourse import plots
 
     with pytest.raises(vggcourse.InvalidArgument, match="y_true"):

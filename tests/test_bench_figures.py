@@ -1,24 +1,14 @@
 """The Performance appendix's figures, drawn from the shipped reference run."""
 
-import matplotlib
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-from vggcourse import InvalidArgument, bench  # noqa: E402
+from vggcourse import InvalidArgument, bench
 
 
 @pytest.fixture(scope="module")
 def results():
     return bench.load_results()
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _bar_values(ax, horizontal=True):

@@ -1,15 +1,11 @@
 """The course's argument errors: one exception, whatever the mistake and wherever it is made."""
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")  # Tests draw off-screen.
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import vggcourse  # noqa: E402
-from vggcourse import InvalidArgument, plots  # noqa: E402
-from vggcourse.bench.schema import BenchSettings  # noqa: E402
+import vggcourse
+from vggcourse import InvalidArgument, plots
+from vggcourse.bench.schema import BenchSettings
 
 TRACE = vggcourse.trace_layers(vggcourse.vgg(vggcourse.VGG_ARCHS["vgg11"]), (32, 32, 1))
 IMAGES = np.zeros((4, 28, 28), np.uint8)

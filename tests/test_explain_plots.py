@@ -1,21 +1,10 @@
 """The plots of the chapter "What VGG learns, and reusing it" (the last section of vggcourse.plots)."""
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from vggcourse import plots  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from vggcourse import plots
 
 
 def test_plot_filters_draws_one_tile_per_filter_on_one_scale_centred_on_zero():

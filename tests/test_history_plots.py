@@ -3,23 +3,13 @@
 import math
 
 import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from vggcourse import plots  # noqa: E402
-from vggcourse.budget import BudgetRun  # noqa: E402
-from vggcourse.errors import InvalidArgument  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+from vggcourse import plots
+from vggcourse.budget import BudgetRun
+from vggcourse.errors import InvalidArgument
 
 
 def test_activation_scales_are_one_line_per_start_on_a_log_axis_and_zeros_are_left_out():

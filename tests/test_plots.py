@@ -5,15 +5,12 @@ import subprocess
 import sys
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")  # Tests draw off-screen.
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from vggcourse import (  # noqa: E402
+from vggcourse import (
     VGG_ARCHS,
     InvalidArgument,
     plots,
@@ -26,11 +23,6 @@ from vggcourse import (  # noqa: E402
 def trace():
     return trace_layers(vgg(VGG_ARCHS["vgg11"]), (1, 224, 224, 1))
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _heights(ax):
