@@ -234,7 +234,7 @@ def test_install_cell_in_colab_without_tensorflow_installs_the_gpu_extra(tmp_pat
 def test_install_cell_in_colab_says_in_one_line_when_tensorflow_is_older_than_tested(tmp_path, old):
     calls, printed = run_install_cell(tmp_path, colab=True, vggcourse_installed=False, tensorflow=old)
     minimum = TENSORFLOW_MIN_LINE.search(install_cell(NOTEBOOKS[0]))["version"]
-    assert printed == [f"TensorFlow {old} is older than {minimum}, the oldest the course is tested on."]
+    assert printed == [f"TensorFlow {old} is older than {minimum}, the oldest the course supports."]
     assert len(printed[0]) <= 80
     # It still installs the course, without replacing the runtime's TensorFlow.
     assert [command[-1] for command in calls] == [expected_pip_spec()]
