@@ -356,3 +356,28 @@ def test_gpu_preset_code_path_trains_on_the_cpu_with_the_gpu_decisions_forced_on
     assert logits.shape == (2, 10)
     assert logits.dtype == "float32", "under mixed_float16 the logits must still leave the model in float32"
     assert np.isfinite(logits).all()
+
+
+def test_hardware_config_is_auto_configs_choice_whatever_the_environment_says(monkeypatch):
+    monkeypatch.setenv(train.SMOKE_VARIABLE, "1")
+    assert train.hardware_config(CPU) == train.PRESETS["cpu"]
+    assert train.hardware_config(T4) == train.PRESETS["gpu"].replace(precision="mixed_float16", jit_compile=True)
+    tpu = devices.Devices("TPU", count=8, name="TPU")
+    assert (train.hardware_config(tpu).name, train.hardware_config(tpu).precision) == ("gpu", "mixed_bfloat16")
+    monkeypatch.setenv(train.SMOKE_VARIABLE, "0")
+    for found in (CPU, T4, P100, tpu):
+        assert train.hardware_config(found) == train.auto_config(found, verbose=False)
+
+
+def test_strategy_name_is_the_strategy_that_choose_strategy_creates():
+    two_gpus = devices.Devices("GPU", count=2, name="Tesla T4", compute_capability=(7, 5))
+    tpu = devices.Devices("TPU", count=8, name="TPU")
+    names = [devices.strategy_name(found) for found in (CPU, T4, two_gpus, tpu)]
+    assert names == ["default", "default", "MirroredStrategy", "TPUStrategy"]
+    assert type(devices.choose_strategy(two_gpus)).__name__ == "MirroredStrategy"
+
+
+@pytest.mark.parametrize("call", [devices.strategy_name, train.hardware_config])
+def test_hardware_questions_refuse_what_is_not_a_devices(call):
+    with pytest.raises(InvalidArgument, match=r"Expected `devices` to be a vggcourse.Devices. Received: devices='GPU'"):
+        call("GPU")

@@ -10,7 +10,9 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["Devices", "choose_strategy", "describe_devices"]
+from vggcourse.errors import InvalidArgument
+
+__all__ = ["Devices", "choose_strategy", "describe_devices", "strategy_name"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,22 +68,44 @@ def describe_devices():
     return Devices("CPU")
 
 
+def strategy_name(devices):
+    """The name of the ``tf.distribute`` strategy that ``choose_strategy`` picks for ``devices``.
+
+    ``"TPUStrategy"`` on a TPU, ``"MirroredStrategy"`` for more than one GPU,
+    ``"default"`` otherwise. It creates nothing, so it answers for hardware
+    that is not there.
+
+    Args:
+        devices: a ``Devices``.
+    """
+    if not isinstance(devices, Devices):
+        raise InvalidArgument(
+            f"Expected `devices` to be a vggcourse.Devices. Received: devices={devices!r}"
+        )
+    if devices.kind == "TPU":
+        return "TPUStrategy"
+    if devices.kind == "GPU" and devices.count > 1:
+        return "MirroredStrategy"
+    return "default"
+
+
 def choose_strategy(devices=None):
     """Returns the ``tf.distribute`` strategy for ``devices``.
 
     ``TPUStrategy`` on a TPU, ``MirroredStrategy`` (one replica per GPU,
     gradients summed across them) for more than one GPU, and the default
-    strategy, which does nothing special, otherwise.
+    strategy, which does nothing special, otherwise (see ``strategy_name``).
 
     Args:
         devices: a ``Devices``; by default ``describe_devices()``.
     """
     devices = devices or describe_devices()
-    if devices.kind == "TPU":
+    name = strategy_name(devices)
+    if name == "TPUStrategy":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    if devices.kind == "GPU" and devices.count > 1:
+    if name == "MirroredStrategy":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()

@@ -32,7 +32,7 @@ from vggcourse import backup
 from vggcourse._checks import check_bool, check_choice, check_float, check_int, check_name
 from vggcourse.callbacks import EpochSeeds, StopOnNaN, Throughput
 from vggcourse.data import CLASS_NAMES, make_dataset
-from vggcourse.devices import choose_strategy, describe_devices
+from vggcourse.devices import Devices, choose_strategy, describe_devices
 from vggcourse.errors import InvalidArgument, TrainingDiverged
 from vggcourse.models import HEADS, VGG_ARCHS, min_input_size, scale_arch, vgg_by_name
 from vggcourse.trace import trace_layers, training_memory
@@ -43,6 +43,7 @@ __all__ = [
     "experiment_size",
     "TrainConfig",
     "auto_config",
+    "hardware_config",
     "build_model",
     "build_network",
     "predict_labels",
@@ -254,22 +255,46 @@ def auto_config(devices=None, *, verbose=True):
     devices = devices or describe_devices()
     if _smoke_requested():
         name, reason = "smoke", f"{SMOKE_VARIABLE} is set"
-    elif devices.kind in ("GPU", "TPU"):
-        name, reason = "gpu", f"TensorFlow sees a {devices.kind}"
+        config = _adapted(PRESETS["smoke"], devices)
     else:
-        name, reason = "cpu", "TensorFlow sees no GPU or TPU"
-    config = PRESETS[name]
+        config = hardware_config(devices)
+        name = config.name
+        reason = (
+            f"TensorFlow sees a {devices.kind}" if name == "gpu" else "TensorFlow sees no GPU or TPU"
+        )
+    if verbose:
+        print(f"Device: {devices}\nPreset {name!r}, because {reason}.\n{config}")
+    return config
+
+
+def hardware_config(devices):
+    """The configuration ``auto_config`` picks for ``devices``, whatever the environment says.
+
+    ``gpu`` on a GPU or TPU, ``cpu`` otherwise, with the precision and XLA
+    setting of the hardware (see ``auto_config``). It needs no such hardware
+    to be present, so it shows what a run would do elsewhere.
+
+    Args:
+        devices: a ``Devices``.
+    """
+    if not isinstance(devices, Devices):
+        raise InvalidArgument(
+            f"Expected `devices` to be a vggcourse.Devices. Received: devices={devices!r}"
+        )
+    name = "gpu" if devices.kind in ("GPU", "TPU") else "cpu"
+    return _adapted(PRESETS[name], devices)
+
+
+def _adapted(config, devices):
     if devices.kind == "GPU":
         cc = devices.compute_capability
         tensor_cores = cc is not None and tuple(cc) >= (7, 0)
-        config = config.replace(
+        return config.replace(
             precision="mixed_float16" if tensor_cores else "float32", jit_compile=True
         )
-    elif devices.kind == "TPU":
+    if devices.kind == "TPU":
         # A TPU compiles every step with XLA anyway.
-        config = config.replace(precision="mixed_bfloat16")
-    if verbose:
-        print(f"Device: {devices}\nPreset {name!r}, because {reason}.\n{config}")
+        return config.replace(precision="mixed_bfloat16")
     return config
 
 
