@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import vggcourse  # noqa: F401  (imports TensorFlow quietly)
-from vggcourse import explain
+from vggcourse import InvalidArgument, explain
 from vggcourse.pretrained import load_trained_vgg
 
 
@@ -131,6 +131,21 @@ def test_top_activating_returns_the_largest_mean_activations_largest_first(net, 
     np.testing.assert_array_equal(index, np.argsort(-means, kind="stable")[:6])
     np.testing.assert_allclose(values, means[index], rtol=1e-6)
     assert np.all(np.diff(values) <= 0)
+
+
+def test_top_activating_each_ranks_every_layer_as_top_activating_does_alone(net, images):
+    x, _ = images
+    together = explain.top_activating_each(net, x, {"block1": 2, "block3": 5, "fc2": 7}, k=4)
+    for name, channel in (("block1", 2), ("block3", 5), ("fc2", 7)):
+        index, values = explain.top_activating(net, x, name, channel, k=4)
+        np.testing.assert_array_equal(together[name][0], index)
+        np.testing.assert_allclose(together[name][1], values, rtol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [{}, ["block1"], "block1"])
+def test_top_activating_each_needs_a_dict_of_channels(net, images, channels):
+    with pytest.raises(InvalidArgument, match=r"Expected `channels` to be a non-empty dict"):
+        explain.top_activating_each(net, images[0], channels)
 
 
 @pytest.mark.parametrize("layer", ["block3", "block5_conv2", "fc2", "predictions"])

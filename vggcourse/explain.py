@@ -44,6 +44,7 @@ __all__ = [
     "pca_2d",
     "saliency",
     "top_activating",
+    "top_activating_each",
 ]
 
 
@@ -272,12 +273,34 @@ def top_activating(model, images, layer_name, channel, *, k=8, batch_size=256):
         image's activation is the channel's mean over all positions of its map
         (for a dense layer, the unit's value). Ties keep the lower index first.
     """
+    if not isinstance(layer_name, str):
+        raise InvalidArgument(f"Expected `layer_name` to be a layer name. Received: layer_name={layer_name!r}")
+    return top_activating_each(model, images, {layer_name: channel}, k=k, batch_size=batch_size)[layer_name]
+
+
+def top_activating_each(model, images, channels, *, k=8, batch_size=256):
+    """``top_activating`` for one channel of each of several layers, in one pass over ``images``.
+
+    Args:
+        channels: a dict from layer name to channel, such as ``{"block1": 3, "block5": 40}``.
+        model, images, k, batch_size: as for ``top_activating``.
+
+    Returns:
+        A dict from each layer name to ``top_activating``'s ``(indices, values)``.
+    """
+    if not isinstance(channels, dict) or not channels:
+        raise InvalidArgument(
+            f"Expected `channels` to be a non-empty dict from layer name to channel. Received: channels={channels!r}"
+        )
     k = check_int("k", k)
-    maps = feature_maps(model, images, layer_name, batch_size=batch_size)[layer_name]
-    channel = _check_channel(model, layer_name, channel, maps.shape[-1])
-    scores = np.asarray(_channel_score(tf.constant(maps), channel))
-    order = np.argsort(-scores, kind="stable")[:k]
-    return order, scores[order]
+    maps = feature_maps(model, images, list(channels), batch_size=batch_size)
+    top = {}
+    for name, channel in channels.items():
+        channel = _check_channel(model, name, channel, maps[name].shape[-1])
+        scores = np.asarray(_channel_score(tf.constant(maps[name]), channel))
+        order = np.argsort(-scores, kind="stable")[:k]
+        top[name] = order, scores[order]
+    return top
 
 
 def maximize_activation(model, layer_name, channel, *, steps=100, step_size=2.0, seed=0,
