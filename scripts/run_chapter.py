@@ -1,8 +1,10 @@
 """Runs a chapter from top to bottom and stores its outputs in the notebook.
 
-Cells tagged ``nbval-skip`` are left out and keep no output: they are cells
-that cannot run here, such as one that downloads ImageNet weights in Colab.
-``jupyter nbconvert --execute`` would run them.
+Cells tagged ``nbval-skip`` are not run and keep whatever output they have:
+a cell that cannot run here, such as one that downloads ImageNet weights in
+Colab (no output), or the Performance appendix's "Run it yourself" benchmark,
+whose stored output comes from a run of its own. ``jupyter nbconvert
+--execute`` would run them.
 
 Usage:
     python scripts/run_chapter.py book/what_vgg_learns.ipynb
@@ -22,8 +24,6 @@ SKIP_TAG = "nbval-skip"
 class _SkippingClient(NotebookClient):
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if SKIP_TAG in cell.get("metadata", {}).get("tags", []):
-            cell.outputs = []
-            cell.execution_count = None
             return cell
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
 
