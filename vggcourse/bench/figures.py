@@ -9,7 +9,7 @@ import numpy as np
 
 from vggcourse.bench.profile import MAC_CATEGORIES
 from vggcourse.errors import InvalidArgument
-from vggcourse.plots import _figure
+from vggcourse.plots._base import _figure
 
 __all__ = [
     "plot_layer_rates",

@@ -18,7 +18,7 @@ here creates has the course's size and layout either way.
 """
 
 from vggcourse.plots import architecture, explain, history, trace, training
-from vggcourse.plots._base import _MIB, _OTHER_COLOR, KIND_COLORS, STYLE, _axes, _figure, use_style  # noqa: F401
+from vggcourse.plots._base import KIND_COLORS, STYLE, use_style
 from vggcourse.plots.architecture import *
 from vggcourse.plots.explain import *
 from vggcourse.plots.history import *
