@@ -56,7 +56,8 @@ STARTS = {
     ),
     "he": (
         "He normal",
-        "normal, of variance 2 / fan_in, which keeps a ReLU net's scale",
+        "Keras' HeNormal: a normal cut at two standard deviations, of variance "
+        "2 / fan_in, which keeps a ReLU net's scale",
     ),
     "vgg11_copy": (
         "copied from VGG-11",
@@ -101,14 +102,13 @@ def _weighted_layers(net):
     return [layer for layer in leaf_layers(net) if isinstance(layer, _WEIGHTED)]
 
 
-def _draw(kernel_shape, start, rng):
-    fan_in = math.prod(kernel_shape[:-1])
-    fan_out = kernel_shape[-1] * math.prod(kernel_shape[:-2])
+def _initializer(start, seed):
+    """Keras' initializer for a start; one seed generator draws every layer in turn."""
     if start == "glorot":
-        limit = math.sqrt(6 / (fan_in + fan_out))
-        return rng.uniform(-limit, limit, kernel_shape)
-    std = {"normal_0.1": 0.1, "he": math.sqrt(2 / fan_in)}.get(start, 0.01)
-    return rng.normal(0.0, std, kernel_shape)
+        return keras.initializers.GlorotUniform(seed=seed)
+    if start == "he":
+        return keras.initializers.HeNormal(seed=seed)
+    return keras.initializers.RandomNormal(0.0, 0.1 if start == "normal_0.1" else 0.01, seed=seed)
 
 
 def copy_layers(net, source, names=PAPER_COPIED_LAYERS):
@@ -167,10 +167,10 @@ def initialize(net, start, *, seed=0, source=None):
             "Expected `source` (a trained VGG-11) with start='vgg11_copy', and only then. "
             f"Received: start={start!r}, source={'None' if source is None else 'a model'}"
         )
-    rng = np.random.default_rng(seed)
+    draw = _initializer(start, keras.random.SeedGenerator(seed))
     for layer in _weighted_layers(_vgg_of(net, "net")):
-        kernel, bias = layer.get_weights()
-        layer.set_weights([_draw(kernel.shape, start, rng).astype(kernel.dtype), np.zeros_like(bias)])
+        layer.kernel.assign(draw(layer.kernel.shape, dtype=layer.kernel.dtype))
+        layer.bias.assign(np.zeros(layer.bias.shape, layer.bias.dtype))
     if source is not None:
         copy_layers(net, source)
     return net
