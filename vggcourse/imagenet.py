@@ -6,7 +6,7 @@ ImageNet weights are a download).
 
 import keras
 
-from vggcourse._checks import check_int
+from vggcourse._checks import check_choice, check_int
 from vggcourse.errors import InvalidArgument
 
 __all__ = ["vgg16_transfer_model"]
@@ -45,8 +45,7 @@ def vgg16_transfer_model(num_classes, *, image_size=64, weights="imagenet", pool
         raise InvalidArgument(
             f"Expected `weights` to be 'imagenet' or None. Received: weights={weights!r}"
         )
-    if pooling not in ("avg", "max"):
-        raise InvalidArgument(f"Expected `pooling` to be 'avg' or 'max'. Received: pooling={pooling!r}")
+    pooling = check_choice("pooling", pooling, ("avg", "max"))
     base = keras.applications.VGG16(include_top=False, weights=weights,
                                     input_shape=(image_size, image_size, 3), pooling=pooling)
     base.trainable = False
