@@ -208,7 +208,8 @@ def test_pca_2d_matches_the_covariance_eigenvalues_and_fixes_the_signs():
     eigenvalues = np.sort(np.linalg.eigvalsh(np.cov(x, rowvar=False)))[::-1]
     np.testing.assert_allclose(explained, eigenvalues[:2] / eigenvalues.sum(), rtol=1e-9)
     flipped, _ = explain.pca_2d(-x)
-    # Negating the data negates the coordinates; the sign rule, not the SVD, decides.
+    # Negating the data negates the coordinates; the sign rule, not the
+    # eigendecomposition, decides.
     np.testing.assert_allclose(flipped, -coords, atol=1e-9)
 
 

@@ -25,10 +25,13 @@ def _check_features(features, name="features"):
 def pca_2d(features):
     """Projects features onto their first two principal components, with NumPy only.
 
-    The features are centred, and their singular value decomposition gives the
-    two directions of largest variance. Each direction's sign is chosen so that
-    its largest loading is positive, so the result does not depend on the
-    sign that the SVD happens to return.
+    The features are centred, and the eigenvectors of their ``d x d``
+    covariance matrix with the two largest eigenvalues are the two directions
+    of largest variance (for ``n`` rows much more than ``d`` columns, a
+    fraction of the cost of a singular value decomposition of the features
+    themselves). Each direction's sign is chosen so that its largest loading
+    is positive, so the result does not depend on the sign that the
+    eigendecomposition happens to return.
 
     Taught in: *What VGG learns, and reusing it*.
 
@@ -42,13 +45,14 @@ def pca_2d(features):
     """
     x = _check_features(features)
     centred = x - x.mean(axis=0)
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    components = components[:2]
+    # eigh returns eigenvalues in ascending order: the last two are the largest.
+    covariance = centred.T @ centred
+    variance, vectors = np.linalg.eigh(covariance)
+    components = vectors[:, ::-1][:, :2].T
     signs = np.sign(components[np.arange(2), np.argmax(np.abs(components), axis=1)])
     components = components * signs[:, np.newaxis]
-    variance = singular**2
-    total = variance.sum()
-    explained = variance[:2] / total if total > 0 else np.zeros(2)
+    total = float((centred**2).sum())  # The sum of all the eigenvalues.
+    explained = variance[::-1][:2] / total if total > 0 else np.zeros(2)
     return centred @ components.T, explained
 
 

@@ -227,6 +227,9 @@ class _StepLosses(keras.callbacks.Callback):
         return np.diff(totals, prepend=0.0)
 
 
+_EAGER_STEPS = 10
+
+
 def first_steps(config, data, start, *, steps, source=None):
     """Trains a fresh model from a start for a few steps and returns every step's loss.
 
@@ -254,6 +257,8 @@ def first_steps(config, data, start, *, steps, source=None):
     initialize(model, start, seed=config.seed, source=source)
     # The course's optimizer and loss, at a constant rate: a few steps have no schedule.
     _compile(model, config.replace(lr_schedule="constant"), steps_per_epoch=steps)
+    # Tracing the training step costs seconds; a handful of steps run sooner eagerly.
+    model.run_eagerly = steps <= _EAGER_STEPS
     dataset = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=0)
     recorder = _StepLosses()
     with fresh_models():
