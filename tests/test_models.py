@@ -1,5 +1,7 @@
 """Specifications for vggcourse.models: the paper's numbers, Keras parity, and argument checks."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -14,6 +16,21 @@ def _built(net, input_shape):
     return net
 
 
+@functools.cache
+def _imagenet_vgg(arch):
+    """``arch`` as the paper and Keras' applications have it: 224x224x3 in, 1000 classes out.
+
+    Built once per test process: each is half a gigabyte of weights to draw.
+    """
+    return _built(vgg(VGG_ARCHS[arch], num_classes=1000), (None, 224, 224, 3))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _free_imagenet_vggs():
+    yield
+    _imagenet_vgg.cache_clear()
+
+
 # Paper Table 2 (133 / 133 / 138 / 144 M) to the last parameter, biases included, at
 # 224x224x3 with 1000 classes; the same counts as keras.applications.
 @pytest.mark.parametrize(
@@ -26,8 +43,7 @@ def _built(net, input_shape):
     ],
 )
 def test_parameter_count_matches_paper_table2(arch, expected):
-    net = _built(vgg(VGG_ARCHS[arch], num_classes=1000), (None, 224, 224, 3))
-    assert net.count_params() == expected
+    assert _imagenet_vgg(arch).count_params() == expected
 
 
 def _trainable_params(net):
@@ -140,7 +156,7 @@ def test_vgg_block_layers_and_names_follow_keras_vgg16():
 )
 def test_matches_keras_applications_layer_by_layer(arch, application):
     reference = application(weights=None)
-    ours = _built(vgg(VGG_ARCHS[arch], num_classes=1000), (None, 224, 224, 3))
+    ours = _imagenet_vgg(arch)
     theirs = [layer for layer in reference.layers if not isinstance(layer, keras.layers.InputLayer)]
     ours_leaves = [layer for layer in vggcourse.leaf_layers(ours) if not isinstance(layer, keras.layers.Dropout)]
     # Keras' fc layers carry no dropout; everything else matches one for one, by name too.

@@ -39,8 +39,19 @@ def test_the_benchmark_exports_exactly_what_the_performance_appendix_uses():
 
 
 def test_importing_the_package_prints_nothing_and_leaves_plots_and_benchmark_to_be_imported_on_their_own():
+    # One fresh process, as a learner's kernel: importing vggcourse prints
+    # nothing and imports neither matplotlib's plots nor the benchmark; then
+    # importing the plots leaves matplotlib's settings as they were.
     fenced_off = ("vggcourse.plots", "vggcourse.bench")
-    script = f"import sys, vggcourse; print(sorted(m for m in sys.modules if m.startswith({fenced_off})))"
+    script = (
+        "import sys, matplotlib; before = dict(matplotlib.rcParams)\n"
+        "import vggcourse\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({fenced_off})))\n"
+        "import vggcourse.plots\n"
+        "print(sorted(k for k, v in matplotlib.rcParams.items() if before[k] != v))\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert (result.stdout.strip(), result.stderr) == ("[]", "")
+    imported, changed_settings = result.stdout.splitlines()
+    assert (imported, result.stderr) == ("[]", "")
+    assert changed_settings == "[]"

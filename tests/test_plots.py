@@ -1,8 +1,6 @@
 """Specifications for vggcourse.plots: one bar or point per layer, the right data, log scales."""
 
 import re
-import subprocess
-import sys
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -31,18 +29,6 @@ def _heights(ax):
 
 def _tick_labels(ax):
     return [label.get_text() for label in ax.get_xticklabels()]
-
-
-def test_importing_plots_leaves_matplotlibs_settings_alone():
-    script = (
-        "import matplotlib; before = dict(matplotlib.rcParams)\n"
-        "import vggcourse.plots\n"
-        "changed = sorted(k for k, v in matplotlib.rcParams.items() if before[k] != v)\n"
-        "print(changed)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
 
 
 def test_use_style_makes_the_course_style_the_default():

@@ -41,6 +41,19 @@ def test_the_splits_do_not_overlap_and_hold_the_sizes_asked_for():
                      "target_pool": [6] * 5, "target_test": [4] * 5}
 
 
+def test_each_repeat_draws_its_own_labelled_images_from_the_pool_per_class():
+    setup = transfer.SETUPS["smoke"]
+    split = transfer.split_classes(numbered_data(), setup)
+    pool = {image.tobytes() for image in split["target_pool"][0]}
+    draws = [transfer._labelled(split, setup, 3, repeat) for repeat in (0, 1, 0)]
+    for x, y in draws:
+        assert np.bincount(y).tolist() == [3] * len(setup.target_classes)
+        assert {image.tobytes() for image in x} <= pool
+    (first, _), (second, _), (again, _) = draws
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, second)
+
+
 def test_too_little_data_for_a_setup_is_reported():
     with pytest.raises(ValueError, match="Load the full data set"):
         transfer.split_classes(numbered_data(per_class_train=30), transfer.SETUPS["full"])
@@ -65,12 +78,12 @@ def test_the_frozen_network_copies_the_source_blocks_and_fine_tuning_leaves_the_
 
 
 def test_the_experiment_runs_every_strategy_at_every_label_count():
-    setup = dataclasses.replace(transfer.SETUPS["smoke"], labels_per_class=(2, 4), repeats=2)
+    setup = dataclasses.replace(transfer.SETUPS["smoke"], labels_per_class=(2, 4))
     results = transfer.run_transfer_experiment(SMOKE, numbered_data(), setup, verbose=False)
     runs = results.runs
-    assert len(runs) == 2 * 2 * 3
+    assert len(runs) == 2 * 3
     counts = runs.groupby(["labels_per_class", "strategy"]).size()
-    assert set(counts) == {2} and len(counts) == 6
+    assert set(counts) == {1} and len(counts) == 6
     assert runs[["val_accuracy", "test_accuracy"]].apply(lambda c: c.between(0, 1)).all().all()
     assert list(results.summary().columns) == list(transfer.STRATEGIES)
     assert 0 <= results.source_val_accuracy <= 1
