@@ -1,8 +1,8 @@
 """The benchmark's measurements: the machine, memory, input pipelines, training speed, time to accuracy.
 
-Pipelines are measured in fresh processes, the probes ``python -m
-vggcourse.bench.pipeline_probe`` and ``python -m vggcourse.bench.idle_probe``,
-so that each one's peak memory is its own. Everything else runs here.
+Pipelines are measured in fresh processes, ``python -m
+vggcourse.bench.pipeline_probe``, so that each one's peak memory is its own.
+Everything else runs here.
 """
 
 import contextlib
@@ -34,7 +34,6 @@ __all__ = [
     "PIPELINES",
     "VARIANTS",
     "efficiency",
-    "idle_rss_mb",
     "machine",
     "matmul_gflops",
     "measure_pipeline",
@@ -130,7 +129,7 @@ def machine():
 # ---------------------------------------------------------------------------
 # Input pipelines, each measured in a fresh process.
 
-IDLE_PROCESS = "python -m vggcourse.bench.idle_probe (imports vggcourse.bench, loads no data)"
+IDLE_PROCESS = "each pipeline probe, after its imports and before it loads any data"
 
 
 def preprocessing(image_size):
@@ -160,15 +159,6 @@ def run_probe(probe, arguments=None):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def idle_rss_mb():
-    """Peak resident memory, in MB, of a fresh process that imports the benchmark and does nothing.
-
-    A pipeline probe imports the same modules before it builds its pipeline,
-    so its peak less this one is the pipeline's own memory.
-    """
-    return run_probe("idle_probe")["peak_rss_mb"]
-
-
 def _d2l_bytes(image_size, num_examples):
     # The float32 copy of the 28x28 images, and the shuffle buffer of resized images.
     return num_examples * 4 * (28 * 28 + image_size * image_size)
@@ -191,8 +181,10 @@ def measure_pipeline(kind, *, image_size=224, batch_size=128, num_examples=60_00
     Returns:
         A dict with ``first_batch_s`` (seconds from building the pipeline on
         in-memory arrays to the first batch ready), ``peak_rss_mb`` (the
-        process's peak resident memory, TensorFlow included), and the shape
-        and dtype of a batch; or with ``skipped``.
+        process's peak resident memory, TensorFlow included),
+        ``idle_rss_mb`` (its peak after its imports, before it loaded any
+        data: the baseline of the pipeline's own memory), and the shape and
+        dtype of a batch; or with ``skipped``.
     """
     arguments = dict(
         kind=check_choice("kind", kind, PIPELINES),

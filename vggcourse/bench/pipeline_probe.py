@@ -3,7 +3,8 @@
 ``ARGUMENTS`` is the JSON of ``measure_pipeline``'s arguments. The process
 loads Fashion-MNIST, builds the pipeline, pulls its batches as the network
 sees them, and prints a JSON line: ``first_batch_s``, ``peak_rss_mb``,
-``batch_shape`` and ``batch_dtype``.
+``idle_rss_mb`` (the peak before it loaded any data, TensorFlow and the
+course imported), ``batch_shape`` and ``batch_dtype``.
 """
 
 import contextlib
@@ -45,6 +46,7 @@ def first_batches(kind, x, y, image_size, batch_size, num_batches):
 
 def probe(kind, image_size, batch_size, num_examples, num_batches, source="auto", data_dir=None):
     """Loads the data, measures one pipeline, and returns what it measured as a dict."""
+    idle_rss_mb = peak_rss_mb()  # Everything imported, nothing loaded.
     with contextlib.redirect_stdout(io.StringIO()):
         (x, y), _ = load_fashion_mnist(source=source, data_dir=data_dir)
     x, y = x[:num_examples], y[:num_examples]
@@ -52,6 +54,7 @@ def probe(kind, image_size, batch_size, num_examples, num_batches, source="auto"
     return {
         "first_batch_s": first_batch_s,
         "peak_rss_mb": peak_rss_mb(),
+        "idle_rss_mb": idle_rss_mb,
         "batch_shape": list(images.shape),
         "batch_dtype": images.dtype.name,
     }

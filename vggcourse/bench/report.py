@@ -181,7 +181,7 @@ def text_report(results):
         "machine: " + ", ".join(f"{key} {value}" for key, value in results["machine"].items()),
         "",
         pipeline_table(results).to_string(float_format=two_places),
-        f"idle process ({results['pipeline']['idle_process']}): "
+        f"idle memory ({results['pipeline']['idle_process']}): "
         f"{results['pipeline']['idle_rss_mb']:,.1f} MB peak RSS",
         "",
         train_table(results).to_string(float_format=two_places),

@@ -11,7 +11,6 @@ from vggcourse.bench.measure import (
     PIPELINES,
     VARIANTS,
     efficiency,
-    idle_rss_mb,
     machine,
     matmul_gflops,
     measure_pipeline,
@@ -60,10 +59,13 @@ def _median_pipeline(runs, idle_rss):
 
 
 def measure_pipelines(settings, batch_size, verbose):
-    """Both pipelines and the idle process, each ``settings.pipeline_repeats`` times, alternating."""
+    """Both pipelines, each ``settings.pipeline_repeats`` times, alternating.
+
+    A pipeline's own memory is its peak less the median of every probe's peak
+    before it loaded any data (``pipeline_probe``).
+    """
     _log(f"Pipelines at {settings.pipeline_image_size} px over {settings.num_examples:,} images, each "
          f"in a fresh process, {settings.pipeline_repeats} time(s)...", verbose)
-    idle_runs = [idle_rss_mb() for _ in range(settings.pipeline_repeats)]
     runs = {kind: [] for kind in PIPELINES}
     for _ in range(settings.pipeline_repeats):
         # Alternating, like the training runs, so that a slow spell hits both.
@@ -74,6 +76,7 @@ def measure_pipelines(settings, batch_size, verbose):
                 source=settings.source, data_dir=settings.data_dir,
             ))
             _log(f"  {kind}: {runs[kind][-1]}", verbose)
+    idle_runs = [run["idle_rss_mb"] for kind in PIPELINES for run in runs[kind] if "skipped" not in run]
     idle = statistics.median(idle_runs)
     return Pipelines(
         image_size=settings.pipeline_image_size,

@@ -48,8 +48,8 @@ class BenchSettings:
         batch_size: pipelines and training: images per batch; None for the preset's.
         num_examples: pipelines: training images they cover.
         num_batches: pipelines: batches pulled, the first included.
-        pipeline_repeats: pipelines: fresh processes per pipeline, and for the
-            idle process; the medians count.
+        pipeline_repeats: pipelines: fresh processes per pipeline; the medians
+            count.
         preset: training: the ``PRESETS`` entry whose model is timed, and which
             the time to accuracy trains.
         image_size: training: side the images are resized to; None for the preset's.
@@ -120,7 +120,7 @@ class BenchSettings:
 class Pipeline:
     """One input pipeline, measured in fresh processes: the medians of ``runs``.
 
-    ``own_rss_mb`` is ``peak_rss_mb`` less the idle process's. When the
+    ``own_rss_mb`` is ``peak_rss_mb`` less the idle memory (``Pipelines``). When the
     pipeline was not measured, ``skipped`` says why and the figures are None.
     Each run is a dict with ``first_batch_s``, ``peak_rss_mb``,
     ``batch_shape`` and ``batch_dtype``, or with ``skipped``.
@@ -137,7 +137,11 @@ class Pipeline:
 
 @dataclasses.dataclass
 class Pipelines:
-    """The course's pipeline (``ours``) and d2l's, and the idle process they are measured against."""
+    """The course's pipeline (``ours``) and d2l's, and the idle memory they are measured against.
+
+    ``idle_process`` says where ``idle_rss_mb`` was measured: the median of
+    ``idle_runs``, each the peak memory of the same imports with no data loaded.
+    """
 
     image_size: int
     batch_size: int
