@@ -83,6 +83,49 @@ def test_config_rejects_bad_values_with_keras_style_errors():
         train.TrainConfig("x", epochs=2.5)
     with pytest.raises(InvalidArgument, match=r"Received: dropout=1"):
         train.PRESETS["cpu"].replace(dropout=1)
+    with pytest.raises(InvalidArgument, match=r"multiple of 10.*Received: val_split=15"):
+        train.PRESETS["cpu"].replace(val_split=15)
+    with pytest.raises(InvalidArgument, match=r"Received: val_split=-10"):
+        train.PRESETS["cpu"].replace(val_split=-10)
+
+
+# ---------------------------------------------------------------------------
+# Validation on images held out of the training set.
+
+
+def _numbered(per_class, offset):
+    """Images whose first two pixels spell a number unique to each, and their labels."""
+    labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
+    index = np.arange(len(labels)) + offset
+    images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
+    images[:, 0, 0], images[:, 0, 1] = index // 256, index % 256
+    return images, labels
+
+
+def _ids(images):
+    return set((images[:, 0, 0].astype(int) * 256 + images[:, 0, 1]).tolist())
+
+
+def test_a_validation_split_is_held_out_of_the_training_images_stratified_and_never_the_test_images():
+    data = (x_train, _), (x_test, _) = _numbered(50, 0), _numbered(10, 1000)
+    config = train.PRESETS["smoke"].replace(val_split=100, train_examples=None, val_examples=None)
+    (x_fit, _), (x_val, y_val) = train._used_data(config, data)
+    assert not _ids(x_val) & _ids(x_test), "no test image may steer a choice"
+    assert not _ids(x_val) & _ids(x_fit) and _ids(x_val) | _ids(x_fit) == _ids(x_train)
+    assert np.bincount(y_val).tolist() == [10] * 10
+    # The split is the seed's: the same run holds out the same images.
+    again = train._used_data(config, data)[1][0]
+    other = train._used_data(config.replace(seed=1), data)[1][0]
+    assert _ids(again) == _ids(x_val) != _ids(other)
+
+
+def test_a_run_with_a_validation_split_validates_on_the_held_out_images(sample, tmp_path):
+    config = tiny(val_split=50, val_examples=None, epochs=1)
+    history = train.train_vgg(config, sample, backup_dir=tmp_path, verbose=0)
+    _, (x_val, y_val) = train._used_data(config, sample)
+    held_out = history.model.evaluate(data.make_dataset(x_val, y_val, 50), verbose=0, return_dict=True)
+    assert held_out["accuracy"] == pytest.approx(history.history["val_accuracy"][-1], abs=1e-6)
+    assert "50 training images held out (stratified)" in str(config)
 
 
 def test_printed_config_names_device_relevant_settings():

@@ -270,10 +270,16 @@ def add_train_parser(subparsers):
         "--train-examples", type=_count_or_all, metavar="N|all", help="train on the first N images only"
     )
     override(
+        "--val-split",
+        type=int,
+        metavar="N",
+        help="hold N training images out for validation, stratified; 0 validates on the test images",
+    )
+    override(
         "--val-examples",
         type=_count_or_all,
         metavar="N|all",
-        help="validate on the first N test images only",
+        help="validate on the first N validation images only",
     )
     override(
         "--precision",

@@ -31,7 +31,7 @@ import tensorflow as tf
 from vggcourse import backup
 from vggcourse._checks import check_bool, check_choice, check_float, check_int, check_name
 from vggcourse.callbacks import EpochSeeds, StopOnNaN, Throughput
-from vggcourse.data import CLASS_NAMES, make_dataset
+from vggcourse.data import CLASS_NAMES, make_dataset, validation_split
 from vggcourse.devices import Devices, choose_strategy, describe_devices
 from vggcourse.errors import InvalidArgument, TrainingDiverged
 from vggcourse.models import HEADS, VGG_ARCHS, min_input_size, scale_arch, vgg_by_name
@@ -85,8 +85,12 @@ class TrainConfig:
         batch_size: examples per step, summed over all replicas.
         epochs: passes over the training set.
         train_examples: train on only the first this-many images; None for all.
-        val_examples: validate on only the first this-many test images after
-            each epoch; None for all.
+        val_split: training images to hold out for validation, stratified
+            and seeded by ``seed`` (``validation_split``); the run then never
+            sees the test images, which measure the trained model once, at
+            the end. 0 validates on the test images, as d2l does.
+        val_examples: validate on only the first this-many validation images
+            after each epoch; None for all.
         precision: the Keras dtype policy: ``"float32"``, ``"mixed_float16"``
             or ``"mixed_bfloat16"``.
         jit_compile: compile each training step with XLA.
@@ -107,6 +111,7 @@ class TrainConfig:
     batch_size: int = 128
     epochs: int = 10
     train_examples: int | None = None
+    val_split: int = 0
     val_examples: int | None = None
     precision: str = "float32"
     jit_compile: bool = False
@@ -130,12 +135,18 @@ class TrainConfig:
             batch_size=check_int("batch_size", self.batch_size),
             epochs=check_int("epochs", self.epochs),
             train_examples=check_int("train_examples", self.train_examples, allow_none=True),
+            val_split=check_int("val_split", self.val_split, minimum=0),
             val_examples=check_int("val_examples", self.val_examples, allow_none=True),
             precision=check_choice("precision", self.precision, _PRECISIONS),
             jit_compile=check_bool("jit_compile", self.jit_compile),
             # NumPy's and so Keras' seeding take seeds below 2**32.
             seed=check_int("seed", self.seed, minimum=0, maximum=2**32 - 1),
         )
+        if checked["val_split"] % len(CLASS_NAMES):
+            raise InvalidArgument(
+                f"Expected `val_split` to be a multiple of {len(CLASS_NAMES)}, the number of classes, "
+                f"so that every class gives as many images. Received: val_split={self.val_split}"
+            )
         # Plain Python values from here on (a NumPy integer would fail inside
         # Keras); a frozen dataclass is changed this way only here.
         for field, value in checked.items():
@@ -154,6 +165,10 @@ class TrainConfig:
             optimizer += f", momentum {self.momentum:g}"
         examples = "all" if self.train_examples is None else f"the first {self.train_examples:,}"
         val = "all" if self.val_examples is None else f"the first {self.val_examples:,}"
+        if self.val_split:
+            val = f"{val} of {self.val_split:,} training images held out (stratified), not trained on,"
+        else:
+            val = f"{val} test images"
         model = f"{arch}, channels / {self.ratio}, "
         if self.head == "gap":
             model += "global average pooling head"
@@ -169,7 +184,7 @@ class TrainConfig:
                 f"  optimizer:  {optimizer}",
                 f"  training:   {self.epochs} epochs of {examples} training images, "
                 f"batch {self.batch_size}",
-                f"  validation: {val} test images after each epoch",
+                f"  validation: {val} after each epoch",
                 f"  precision:  {self.precision}, XLA {'on' if self.jit_compile else 'off'}",
                 f"  seed:       {self.seed}",
             ]
@@ -415,7 +430,7 @@ def _summary(config, folder, history, epochs_run):
 
 
 def _used_data(config, data):
-    """The part of ``data`` that ``config`` trains and validates on."""
+    """The part of ``data`` that ``config`` trains and validates on: ``((x, y), (x_val, y_val))``."""
     try:
         (x_train, y_train), (x_test, y_test) = data
     except (TypeError, ValueError):
@@ -423,8 +438,12 @@ def _used_data(config, data):
             "Expected `data` to be ((x_train, y_train), (x_test, y_test)), as "
             f"load_fashion_mnist() returns. Received: data of type {type(data).__name__}"
         ) from None
+    if config.val_split:
+        (x_train, y_train), (x_val, y_val) = validation_split(x_train, y_train, config.val_split, seed=config.seed)
+    else:
+        x_val, y_val = x_test, y_test
     train_part, val_part = slice(config.train_examples), slice(config.val_examples)
-    return (x_train[train_part], y_train[train_part]), (x_test[val_part], y_test[val_part])
+    return (x_train[train_part], y_train[train_part]), (x_val[val_part], y_val[val_part])
 
 
 def _check_memory(config, devices, strategy):
@@ -454,8 +473,10 @@ def train_vgg(config, data, *, backup_dir=None, restart=False, strategy=None, ca
     Args:
         config: a ``TrainConfig``, for example from ``auto_config()``.
         data: ``((x_train, y_train), (x_test, y_test))`` as
-            ``load_fashion_mnist()`` returns them. The test images serve as
-            validation data after each epoch (see ``config.val_examples``).
+            ``load_fashion_mnist()`` returns them. The run validates after
+            each epoch on ``config.val_split`` images held out of the training
+            images, or, when that is 0, on the test images (see also
+            ``config.val_examples``).
         backup_dir: the folder to back the run up in, after every epoch; by
             default ``backup.default_backup_dir()``, in the temporary
             directory. The run uses a folder of its own inside it,
@@ -491,7 +512,7 @@ def train_vgg(config, data, *, backup_dir=None, restart=False, strategy=None, ca
         raise InvalidArgument(
             f"Expected `config` to be a TrainConfig. Received: config of type {type(config).__name__}"
         )
-    used = (x_train, y_train), (x_test, y_test) = _used_data(config, data)
+    used = (x_train, y_train), (x_val, y_val) = _used_data(config, data)
     devices = describe_devices()
     strategy = strategy or choose_strategy(devices)
     _check_memory(config, devices, strategy)
@@ -500,7 +521,7 @@ def train_vgg(config, data, *, backup_dir=None, restart=False, strategy=None, ca
     # on the host, not on the replicas.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
-    val_ds = make_dataset(x_test, y_test, config.batch_size)
+    val_ds = make_dataset(x_val, y_val, config.batch_size)
     backup_dir = backup.default_backup_dir() if backup_dir is None else backup_dir
     with backup.opened(backup_dir, config, used, restart=restart) as folder:
         with strategy.scope():
