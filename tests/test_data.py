@@ -372,6 +372,36 @@ def test_epoch_order_is_a_function_of_seed_and_epoch_only():
     )
 
 
+def _augmented(x, epoch, **augment):
+    y = np.arange(len(x), dtype=np.uint8) % 10
+    dataset = data.make_dataset(x, y, 8, shuffle=True, seed=3, epoch=epoch, **augment)
+    return np.concatenate([images.numpy() for images, _ in dataset])
+
+
+def test_flips_and_shifts_move_each_training_image_as_a_function_of_seed_epoch_and_batch():
+    # One bright pixel per image, at a place of its own: where it lands says how the image moved.
+    x = np.zeros((16, 28, 28), np.uint8)
+    x[np.arange(16), np.arange(16) + 6, np.arange(16) % 4 + 12] = 255
+    where = lambda images: np.argwhere(images[..., 0] > 0)[:, 1:]  # noqa: E731
+
+    def moves(epoch, **augment):
+        images = _augmented(x, epoch, **augment)  # In the order of the epoch, as without augmentation.
+        assert images.dtype == np.uint8 and images.shape == (16, 28, 28, 1)
+        # Each image keeps its one bright pixel: nothing is lost, nothing invented.
+        assert ((images > 0).sum(axis=(1, 2, 3)) == 1).all()
+        return where(images), where(_augmented(x, epoch))
+
+    flipped, start = moves(0, flip=True)
+    mirrored = flipped[:, 1] == 27 - start[:, 1]
+    assert (mirrored | (flipped == start).all(axis=1)).all() and 3 < mirrored.sum() < 13
+    shifted, start = moves(0, shift=2)
+    assert np.abs(shifted - start).max() <= 2 and (shifted != start).any()
+    # The same seed and epoch give the same moves; another epoch, others.
+    np.testing.assert_array_equal(_augmented(x, 0, flip=True, shift=2), _augmented(x, 0, flip=True, shift=2))
+    later, start_later = moves(1, shift=2)
+    assert not np.array_equal(shifted - start, later - start_later)
+
+
 def test_pipeline_rejects_what_belongs_in_the_model_or_the_loop():
     y = np.zeros(4, np.uint8)
     with pytest.raises(InvalidArgument, match=r"Received: x with shape \(4, 28, 28\) and dtype float32"):
@@ -382,6 +412,10 @@ def test_pipeline_rejects_what_belongs_in_the_model_or_the_loop():
         data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 2, shuffle=True)
     with pytest.raises(InvalidArgument, match=r"Received: batch_size=0"):
         data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 0)
+    with pytest.raises(InvalidArgument, match=r"only training data is augmented.*Received: flip=True"):
+        data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 2, flip=True)
+    with pytest.raises(InvalidArgument, match=r"Received: shift=9"):
+        data.make_dataset(np.zeros((4, 28, 28), np.uint8), y, 2, shuffle=True, epoch=0, shift=9)
 
 
 def test_validation_split_is_stratified_seeded_and_disjoint_from_what_it_keeps():

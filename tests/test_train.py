@@ -83,10 +83,53 @@ def test_config_rejects_bad_values_with_keras_style_errors():
         train.TrainConfig("x", epochs=2.5)
     with pytest.raises(InvalidArgument, match=r"Received: dropout=1"):
         train.PRESETS["cpu"].replace(dropout=1)
+    with pytest.raises(InvalidArgument, match=r"fewer than the 15 epochs.*Received: warmup_epochs=15"):
+        train.PRESETS["cpu"].replace(warmup_epochs=15)
+    with pytest.raises(InvalidArgument, match=r"Received: nesterov=True, momentum=0.0"):
+        train.PRESETS["gpu"].replace(nesterov=True)
+    with pytest.raises(InvalidArgument, match=r"Received: label_smoothing=1"):
+        train.PRESETS["cpu"].replace(label_smoothing=1)
+    with pytest.raises(InvalidArgument, match=r"Received: shift=9"):
+        train.PRESETS["cpu"].replace(shift=9)
+    with pytest.raises(InvalidArgument, match=r"Received: flip='yes'"):
+        train.PRESETS["cpu"].replace(flip="yes")
     with pytest.raises(InvalidArgument, match=r"multiple of 10.*Received: val_split=15"):
         train.PRESETS["cpu"].replace(val_split=15)
     with pytest.raises(InvalidArgument, match=r"Received: val_split=-10"):
         train.PRESETS["cpu"].replace(val_split=-10)
+
+
+def test_printed_config_names_the_recipes_ingredients_only_when_used():
+    plain = str(train.PRESETS["cpu"])
+    assert "augmented" not in plain and "label smoothing" not in plain and "warm-up" not in plain
+    text = str(train.PRESETS["cpu"].replace(flip=True, shift=2, label_smoothing=0.1, nesterov=True, warmup_epochs=1))
+    for expected in ("random left-right flips and shifts of up to 2 px", "label smoothing 0.1",
+                     "after 1 epoch(s) of warm-up", "Nesterov momentum 0.9"):
+        assert expected in text
+
+
+def test_the_learning_rate_warms_up_from_0_then_follows_its_schedule():
+    steps = 10
+    cosine = train.learning_rate_schedule(train.PRESETS["cpu"].replace(epochs=4, warmup_epochs=1), steps)
+    rates = np.array([float(cosine(step)) for step in range(4 * steps + 1)])
+    assert rates[0] == 0 and rates[steps // 2] == pytest.approx(0.01) and rates[steps] == pytest.approx(0.02)
+    assert (np.diff(rates[steps:]) <= 1e-9).all() and rates[-1] == pytest.approx(0, abs=1e-9)
+    constant = train.learning_rate_schedule(train.PRESETS["gpu"].replace(warmup_epochs=1), steps)
+    assert [float(constant(step)) for step in (0, steps, 5 * steps)] == pytest.approx([0, 0.05, 0.05])
+    assert train.learning_rate_schedule(train.PRESETS["gpu"], steps) == 0.05
+
+
+def test_label_smoothing_is_keras_categorical_crossentropy_on_one_hot_labels():
+    logits = tf.constant([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]])
+    labels = tf.constant([0, 2])
+    one_hot = tf.one_hot(labels, 3)
+    smoothed = train.SmoothedSparseCrossentropy(0.1)(labels, logits)
+    keras_smoothed = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(one_hot, logits)
+    np.testing.assert_allclose(smoothed, keras_smoothed, rtol=1e-6)
+    sparse = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    np.testing.assert_allclose(train.SmoothedSparseCrossentropy(0.0)(labels, logits), sparse, rtol=1e-6)
+    restored = keras.losses.deserialize(keras.losses.serialize(train.SmoothedSparseCrossentropy(0.1)))
+    assert restored.label_smoothing == 0.1
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +278,9 @@ def op_determinism():
 def test_run_resumed_after_a_disconnect_ends_bit_identical_to_an_uninterrupted_run(
     sample, tmp_path, op_determinism
 ):
-    config = tiny()
+    # With every random ingredient of a recipe: shuffles, dropout masks, flips
+    # and shifts; and with a warm-up whose step count must carry over.
+    config = tiny(flip=True, shift=2, label_smoothing=0.1, nesterov=True, warmup_epochs=1, lr_schedule="cosine")
     uninterrupted = train.train_vgg(config, sample, backup_dir=tmp_path / "a", verbose=0)
 
     with pytest.raises(Disconnect):

@@ -259,11 +259,20 @@ def add_train_parser(subparsers):
         help="SGD's (initial) learning rate",
     )
     override("--momentum", type=float, metavar="M", help="SGD's momentum; 0 is plain SGD")
+    override("--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov's momentum")
     override(
         "--lr-schedule",
         metavar="SCHEDULE",
         help="constant, or cosine to decay the learning rate to 0 over the run",
     )
+    override(
+        "--warmup-epochs", type=int, metavar="N", help="raise the learning rate from 0 over the first N epochs"
+    )
+    override(
+        "--label-smoothing", type=float, metavar="EPS", help="train towards 1 - EPS for the true class, not 1"
+    )
+    override("--flip", action=argparse.BooleanOptionalAction, help="flip training images left to right at random")
+    override("--shift", type=int, metavar="PIXELS", help="shift training images by up to PIXELS at random")
     override("--batch-size", type=int, metavar="N", help="examples per step, over all replicas")
     override("--epochs", type=int, metavar="N", help="passes over the training set")
     override(

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vggcourse._checks import check_choice, check_int, check_labels, check_path
+from vggcourse._checks import check_bool, check_choice, check_int, check_labels, check_path
 from vggcourse.errors import CourseError, InvalidArgument
 
 __all__ = [
@@ -385,8 +385,31 @@ def _check_epoch(epoch, shuffle):
     return check_int("epoch", epoch, minimum=0)
 
 
-def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_classes=len(CLASS_NAMES)):
-    """Builds a tf.data pipeline: shuffle uint8 images, then batch, then prefetch.
+MAX_SHIFT = 8
+
+
+def _augment(images, seed, epoch, batch_index, flip, shift):
+    """Flips and shifts each image of a uint8 batch at random, as a function of (seed, epoch, batch)."""
+    key = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed, tf.int64), epoch]), batch_index)
+    flip_key, shift_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    if flip:
+        images = tf.image.stateless_random_flip_left_right(images, seed=flip_key)
+    if shift:
+        # Pad with black, then cut each image's own 28x28 window: a shift of
+        # up to `shift` pixels in each direction, with black filling in.
+        padded = tf.pad(images, [[0, 0], [shift, shift], [shift, shift], [0, 0]])
+        corner = tf.random.stateless_uniform(
+            [tf.shape(images)[0], 2], seed=shift_key, minval=0, maxval=2 * shift + 1, dtype=tf.int32
+        )
+        rows = corner[:, :1] + tf.range(28)
+        columns = corner[:, 1:] + tf.range(28)
+        images = tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), columns, axis=2, batch_dims=1)
+    return images
+
+
+def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, flip=False, shift=0,
+                 num_classes=len(CLASS_NAMES)):
+    """Builds a tf.data pipeline: shuffle uint8 images, then batch, (augment,) then prefetch.
 
     Shuffling happens *before* batching, on the compact uint8 images, so each
     batch mixes the whole data set and the shuffle holds indices, not
@@ -396,7 +419,9 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_cla
 
     The order of an epoch is a function of ``(seed, epoch)`` only (a stateless
     shuffle), so a run resumed at epoch 5 sees exactly the order that an
-    uninterrupted run sees at epoch 5.
+    uninterrupted run sees at epoch 5. So are the random flips and shifts of
+    training data (``flip``, ``shift``): each batch's come from ``(seed,
+    epoch, batch)``, on the small uint8 images, before the model resizes them.
 
     Args:
         x: uint8 images of shape ``(n, 28, 28)`` or ``(n, 28, 28, 1)``.
@@ -408,6 +433,11 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_cla
             the training loop sets at the start of every epoch (as
             ``vggcourse.train.EpochSeeds`` does), or an integer for one fixed
             order.
+        flip: flip each image left to right with probability 1/2; only with
+            ``shuffle=True`` (training data).
+        shift: shift each image by up to this many pixels of the 28x28 image,
+            up, down, left and right independently, filling in black; 0 for
+            none; only with ``shuffle=True``.
         num_classes: how many classes the labels index; Fashion-MNIST's 10.
 
     Returns:
@@ -419,6 +449,13 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_cla
     batch_size = check_int("batch_size", batch_size)
     seed = check_int("seed", seed, minimum=0)
     epoch = _check_epoch(epoch, shuffle)
+    flip = check_bool("flip", flip)
+    shift = check_int("shift", shift, minimum=0, maximum=MAX_SHIFT)
+    if (flip or shift) and not shuffle:
+        raise InvalidArgument(
+            "Expected flip=False and shift=0 without shuffle=True: only training data is augmented. "
+            f"Received: flip={flip}, shift={shift}, shuffle={shuffle}"
+        )
 
     num_examples = len(x)
     images, labels = tf.constant(x), tf.constant(y)
@@ -443,6 +480,10 @@ def make_dataset(x, y, batch_size, *, shuffle=False, seed=0, epoch=None, num_cla
     batches = indices.batch(batch_size).map(
         lambda idx: (tf.gather(images, idx), tf.gather(labels, idx))
     )
+    if flip or shift:
+        batches = batches.enumerate().map(
+            lambda i, batch: (_augment(batch[0], seed, tf.cast(epoch, tf.int64), i, flip, shift), batch[1])
+        )
     return batches.prefetch(tf.data.AUTOTUNE)
 
 

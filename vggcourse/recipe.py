@@ -34,8 +34,12 @@ PAPER_RECIPE = types.MappingProxyType(
 
 
 def _course_column(config):
-    optimizer = "SGD" + (f", momentum {config.momentum:g}" if config.momentum else ", no momentum")
+    nesterov = "Nesterov " if config.nesterov else ""
+    optimizer = "SGD" + (f", {nesterov}momentum {config.momentum:g}" if config.momentum else ", no momentum")
     schedule = "cosine decay to 0" if config.lr_schedule == "cosine" else "constant"
+    if config.warmup_epochs:
+        schedule = f"{config.warmup_epochs}-epoch warm-up, {schedule}"
+    moves = ["left-right flips"] * config.flip + [f"shifts ≤ {config.shift} px"] * bool(config.shift)
     dropout = f"{config.dropout:g} after fc1 and fc2" if config.head == "dense" else "none (no fc1, fc2)"
     return {
         "batch size": f"{config.batch_size}",
@@ -46,7 +50,7 @@ def _course_column(config):
         "length": f"{config.epochs} epochs",
         "initialisation": "Glorot uniform (Keras' default)",
         "training images": f"28×28 resized to {config.image_size}×{config.image_size}",
-        "augmentation": "none",
+        "augmentation": ", ".join(moves) or "none",
         "testing": "the whole image, once",
     }
 

@@ -31,7 +31,7 @@ import tensorflow as tf
 from vggcourse import backup
 from vggcourse._checks import check_bool, check_choice, check_float, check_int, check_name
 from vggcourse.callbacks import EpochSeeds, StopOnNaN, Throughput
-from vggcourse.data import CLASS_NAMES, make_dataset, validation_split
+from vggcourse.data import CLASS_NAMES, MAX_SHIFT, make_dataset, validation_split
 from vggcourse.devices import Devices, choose_strategy, describe_devices
 from vggcourse.errors import InvalidArgument, TrainingDiverged
 from vggcourse.models import HEADS, VGG_ARCHS, min_input_size, scale_arch, vgg_by_name
@@ -44,6 +44,8 @@ __all__ = [
     "TrainConfig",
     "auto_config",
     "hardware_config",
+    "learning_rate_schedule",
+    "SmoothedSparseCrossentropy",
     "build_model",
     "build_network",
     "predict_labels",
@@ -80,8 +82,17 @@ class TrainConfig:
             global average pooling and one dense layer (``vgg``).
         learning_rate: SGD's (initial) learning rate.
         momentum: SGD's momentum; 0 is plain SGD.
+        nesterov: Nesterov's form of momentum (Sutskever et al., 2013).
         lr_schedule: ``"constant"``, or ``"cosine"`` to decay the learning
             rate to 0 over the run.
+        warmup_epochs: raise the learning rate linearly from 0 over this many
+            first epochs, then follow ``lr_schedule`` over the rest.
+        label_smoothing: train towards ``1 - label_smoothing`` for the true
+            class, with the rest spread over all ten classes (Szegedy et al.,
+            2016); 0 for one-hot targets.
+        flip: flip training images left to right at random (``make_dataset``).
+        shift: shift training images at random by up to this many pixels of
+            the 28x28 image (``make_dataset``); 0 for none.
         batch_size: examples per step, summed over all replicas.
         epochs: passes over the training set.
         train_examples: train on only the first this-many images; None for all.
@@ -107,7 +118,12 @@ class TrainConfig:
     head: str = "dense"
     learning_rate: float = 0.05
     momentum: float = 0.0
+    nesterov: bool = False
     lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    flip: bool = False
+    shift: int = 0
     batch_size: int = 128
     epochs: int = 10
     train_examples: int | None = None
@@ -131,7 +147,12 @@ class TrainConfig:
             head=check_choice("head", self.head, HEADS),
             learning_rate=check_float("learning_rate", self.learning_rate, 0, math.inf),
             momentum=check_float("momentum", self.momentum, 0, 1, low_inclusive=True),
+            nesterov=check_bool("nesterov", self.nesterov),
             lr_schedule=check_choice("lr_schedule", self.lr_schedule, _SCHEDULES),
+            warmup_epochs=check_int("warmup_epochs", self.warmup_epochs, minimum=0),
+            label_smoothing=check_float("label_smoothing", self.label_smoothing, 0, 1, low_inclusive=True),
+            flip=check_bool("flip", self.flip),
+            shift=check_int("shift", self.shift, minimum=0, maximum=MAX_SHIFT),
             batch_size=check_int("batch_size", self.batch_size),
             epochs=check_int("epochs", self.epochs),
             train_examples=check_int("train_examples", self.train_examples, allow_none=True),
@@ -142,6 +163,16 @@ class TrainConfig:
             # NumPy's and so Keras' seeding take seeds below 2**32.
             seed=check_int("seed", self.seed, minimum=0, maximum=2**32 - 1),
         )
+        if checked["warmup_epochs"] >= checked["epochs"]:
+            raise InvalidArgument(
+                f"Expected `warmup_epochs` to be fewer than the {checked['epochs']} epochs, so that some "
+                f"follow the schedule. Received: warmup_epochs={self.warmup_epochs}"
+            )
+        if checked["nesterov"] and not checked["momentum"]:
+            raise InvalidArgument(
+                "Expected a momentum above 0 with nesterov=True: Nesterov's is a form of momentum. "
+                f"Received: nesterov=True, momentum={self.momentum}"
+            )
         if checked["val_split"] % len(CLASS_NAMES):
             raise InvalidArgument(
                 f"Expected `val_split` to be a multiple of {len(CLASS_NAMES)}, the number of classes, "
@@ -161,8 +192,10 @@ class TrainConfig:
         optimizer = f"SGD, learning rate {self.learning_rate:g}"
         if self.lr_schedule == "cosine":
             optimizer += " with cosine decay to 0"
+        if self.warmup_epochs:
+            optimizer += f", after {self.warmup_epochs} epoch(s) of warm-up"
         if self.momentum:
-            optimizer += f", momentum {self.momentum:g}"
+            optimizer += f", {'Nesterov ' if self.nesterov else ''}momentum {self.momentum:g}"
         examples = "all" if self.train_examples is None else f"the first {self.train_examples:,}"
         val = "all" if self.val_examples is None else f"the first {self.val_examples:,}"
         if self.val_split:
@@ -176,12 +209,19 @@ class TrainConfig:
             model += f"dense {self.dense_units}, dropout {self.dropout:g}"
         if self.batch_norm:
             model += ", batch norm"
+        recipe = []
+        if self.flip or self.shift:
+            moves = ["left-right flips"] * self.flip + [f"shifts of up to {self.shift} px"] * bool(self.shift)
+            recipe.append(f"  augmented:  random {' and '.join(moves)} of the training images")
+        if self.label_smoothing:
+            recipe.append(f"  targets:    label smoothing {self.label_smoothing:g}")
         return "\n".join(
             [
                 f"TrainConfig {self.name!r}",
                 f"  model:      {model}",
                 f"  images:     {self.image_size}x{self.image_size} (resized from 28x28 inside the model)",
                 f"  optimizer:  {optimizer}",
+                *recipe,
                 f"  training:   {self.epochs} epochs of {examples} training images, "
                 f"batch {self.batch_size}",
                 f"  validation: {val} after each epoch",
@@ -393,17 +433,62 @@ def build_model(config):
     return model
 
 
-def _compile(model, config, steps_per_epoch):
-    learning_rate = config.learning_rate
-    if config.lr_schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=config.epochs * steps_per_epoch
+def learning_rate_schedule(config, steps_per_epoch):
+    """The learning rate of ``config``, step by step: a float, or a Keras schedule.
+
+    A warm-up rises linearly from 0 to ``config.learning_rate`` over
+    ``config.warmup_epochs``; the cosine schedule then decays it to 0 by the
+    last step, and the constant one keeps it.
+    """
+    if config.lr_schedule == "constant" and not config.warmup_epochs:
+        return config.learning_rate
+    warmup_steps = config.warmup_epochs * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps else config.learning_rate,
+        decay_steps=(config.epochs - config.warmup_epochs) * steps_per_epoch,
+        # alpha=1: the "decay" ends where it starts, a constant rate.
+        alpha=0.0 if config.lr_schedule == "cosine" else 1.0,
+        warmup_target=config.learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+@keras.saving.register_keras_serializable(package="vggcourse")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy between integer labels, smoothed, and logits.
+
+    Keras' ``SparseCategoricalCrossentropy`` has no label smoothing; this is
+    ``CategoricalCrossentropy(from_logits=True, label_smoothing=...)`` on the
+    one-hot labels, without making one-hot labels in the input pipeline.
+    """
+
+    def __init__(self, label_smoothing=0.0, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = check_float("label_smoothing", label_smoothing, 0, 1, low_inclusive=True)
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+        one_hot = keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(
+            one_hot, y_pred, from_logits=True, label_smoothing=self.label_smoothing
         )
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def _compile(model, config, steps_per_epoch):
+    if config.label_smoothing:
+        loss = SmoothedSparseCrossentropy(config.label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     # Under "mixed_float16", compile() wraps the optimizer in a
     # LossScaleOptimizer, so that small float16 gradients do not underflow.
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate, momentum=config.momentum),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=keras.optimizers.SGD(
+            learning_rate_schedule(config, steps_per_epoch), momentum=config.momentum, nesterov=config.nesterov
+        ),
+        loss=loss,
         metrics=["accuracy"],
         jit_compile=config.jit_compile,
     )
@@ -520,7 +605,8 @@ def train_vgg(config, data, *, backup_dir=None, restart=False, strategy=None, ca
     # Created outside the strategy's scope: it lives with the input pipeline
     # on the host, not on the replicas.
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
+    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch,
+                            flip=config.flip, shift=config.shift)
     val_ds = make_dataset(x_val, y_val, config.batch_size)
     backup_dir = backup.default_backup_dir() if backup_dir is None else backup_dir
     with backup.opened(backup_dir, config, used, restart=restart) as folder:
