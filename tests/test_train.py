@@ -182,6 +182,20 @@ def test_printed_config_names_device_relevant_settings():
 # Devices and strategies.
 
 
+def test_a_cpu_with_bfloat16_instructions_is_found_in_its_flags(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile\n")
+    assert {"avx2", "avx512_bf16"} <= devices._cpu_flags(cpuinfo)
+    assert devices._cpu_flags(tmp_path / "missing") == frozenset()
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    found = devices.describe_devices()
+    assert found == devices.Devices("CPU", native_bfloat16=True)
+    assert "bfloat16 instructions" in str(found)
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert devices.describe_devices() == CPU and "bfloat16" not in str(CPU)
+
+
 def test_describe_devices_reports_gpu_name_and_compute_capability(monkeypatch):
     fake_gpu = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
     real = tf.config.list_physical_devices
@@ -445,8 +459,11 @@ def test_hardware_config_is_auto_configs_choice_whatever_the_environment_says(mo
     assert train.hardware_config(T4) == train.PRESETS["gpu"].replace(precision="mixed_float16", jit_compile=True)
     tpu = devices.Devices("TPU", count=8, name="TPU")
     assert (train.hardware_config(tpu).name, train.hardware_config(tpu).precision) == ("gpu", "mixed_bfloat16")
+    # bfloat16 only where the CPU computes it natively: emulated, it is slower than float32.
+    bf16_cpu = devices.Devices("CPU", native_bfloat16=True)
+    assert train.hardware_config(bf16_cpu) == train.PRESETS["cpu"].replace(precision="mixed_bfloat16")
     monkeypatch.setenv(train.SMOKE_VARIABLE, "0")
-    for found in (CPU, T4, P100, tpu):
+    for found in (CPU, bf16_cpu, T4, P100, tpu):
         assert train.hardware_config(found) == train.auto_config(found, verbose=False)
 
 

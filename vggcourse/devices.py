@@ -7,6 +7,7 @@ the CPU); ``choose_strategy()`` turns that into a strategy, and
 
 import dataclasses
 import os
+import pathlib
 
 import tensorflow as tf
 
@@ -24,12 +25,16 @@ class Devices:
         count: how many devices of that kind.
         name: the GPU's model name, such as ``"Tesla T4"``; otherwise ``kind``.
         compute_capability: the GPU's ``(major, minor)``, else None.
+        native_bfloat16: for a CPU, whether it has instructions that compute
+            in bfloat16 (``NATIVE_BFLOAT16_FLAGS``); without them, bfloat16
+            arithmetic is emulated, and slower than float32.
     """
 
     kind: str
     count: int = 1
     name: str = "CPU"
     compute_capability: tuple | None = None
+    native_bfloat16: bool = False
 
     def __str__(self):
         if self.kind == "GPU":
@@ -38,6 +43,8 @@ class Devices:
             return f"{self.count} GPU(s): {self.name} ({capability})"
         if self.kind == "TPU":
             return f"TPU with {self.count} core(s)"
+        if self.native_bfloat16:
+            return "CPU only (with bfloat16 instructions): TensorFlow sees no GPU or TPU"
         return "CPU only: TensorFlow sees no GPU or TPU"
 
 
@@ -49,6 +56,23 @@ def _tpu_present():
         or os.environ.get("COLAB_TPU_ADDR")
         or os.environ.get("TPU_NAME")
     )
+
+
+# Linux's names (/proc/cpuinfo) for the x86 instructions that multiply
+# bfloat16 numbers: AVX-512 BF16 and the AMX tile unit's BF16.
+NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def _cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The instruction-set flags of the first CPU in ``cpuinfo``; empty where there is no such file."""
+    try:
+        text = pathlib.Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
 def describe_devices():
@@ -65,7 +89,7 @@ def describe_devices():
             name=details.get("device_name", "GPU"),
             compute_capability=details.get("compute_capability"),
         )
-    return Devices("CPU")
+    return Devices("CPU", native_bfloat16=bool(_cpu_flags() & set(NATIVE_BFLOAT16_FLAGS)))
 
 
 def strategy_name(devices):
