@@ -188,6 +188,8 @@ def test_a_cpu_with_bfloat16_instructions_is_found_in_its_flags(tmp_path, monkey
     assert {"avx2", "avx512_bf16"} <= devices._cpu_flags(cpuinfo)
     assert devices._cpu_flags(tmp_path / "missing") == frozenset()
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
+    monkeypatch.delenv("TPU_NAME", raising=False)
     monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
     found = devices.describe_devices()
     assert found == devices.Devices("CPU", native_bfloat16=True)
@@ -215,6 +217,7 @@ def test_describe_devices_on_a_machine_without_accelerators(monkeypatch):
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
     monkeypatch.delenv("COLAB_TPU_ADDR", raising=False)
     monkeypatch.delenv("TPU_NAME", raising=False)
+    monkeypatch.setattr(devices, "_cpu_flags", lambda: frozenset({"avx2"}))  # Whatever this CPU has.
     assert devices.describe_devices() == CPU
     assert "CPU only" in str(CPU)
 
