@@ -17,7 +17,8 @@ lists its public names once, in its ``__all__``; this package exports them all.
 Performance appendix) and the modules of the later chapters are imported on
 their own: ``explain``, ``embedding``, ``transfer`` and ``imagenet`` (what VGG
 learns, and reusing it); ``recipe``, ``initialization``, ``budget`` and
-``fully_conv`` (how VGG was trained, and what came after).
+``fully_conv`` (how VGG was trained, and what came after); ``ablation`` (the
+``cpu`` preset's recipe, one ingredient at a time).
 """
 
 import importlib.metadata

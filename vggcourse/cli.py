@@ -8,7 +8,9 @@ Subcommands:
   fields, with Keras' progress bar, a resumable backup, a checkpoint and a
   history CSV;
 - ``bench``: the course's input pipeline and training measured against d2l's
-  (``vggcourse.bench``).
+  (``vggcourse.bench``);
+- ``ablate``: the ``cpu`` preset's recipe one ingredient at a time, judged on
+  a validation split (``vggcourse.ablation``).
 
 Each subcommand is registered by a function in ``SUBCOMMANDS`` that adds its
 parser to the sub-parsers action and sets ``run``, a function from the parsed
@@ -44,7 +46,7 @@ from vggcourse.errors import CourseError, InvalidArgument
 from vggcourse.models import HEADS, VGG_ARCHS, vgg_by_name
 from vggcourse.trace import totals, trace_layers
 
-__all__ = ["SUBCOMMANDS", "add_trace_parser", "add_train_parser", "build_parser", "main"]
+__all__ = ["SUBCOMMANDS", "add_ablate_parser", "add_trace_parser", "add_train_parser", "build_parser", "main"]
 
 PROG = "vggcourse"
 
@@ -478,12 +480,57 @@ def run_train(args):
 
 
 # ---------------------------------------------------------------------------
+# ablate
+
+
+def add_ablate_parser(subparsers):
+    """Adds ``ablate``: the cpu preset's recipe, one ingredient per row, judged on a validation split."""
+    parser = subparsers.add_parser(
+        "ablate",
+        help="train the cpu preset's recipe one ingredient at a time, judged on a validation split",
+        description=(
+            "Trains one network per row of vggcourse.ablation.ABLATION_STEPS: d2l's recipe at the\n"
+            "cpu preset's image size, then one ingredient more per row, up to the cpu preset.\n"
+            "Every row is judged on the same validation split held out of the training images;\n"
+            "the last row's network is evaluated on the test images, once."
+        ),
+        epilog="example:\n  python -m vggcourse ablate --json vggcourse/results/ablation_cpu.json",
+    )
+    parser.add_argument("--val-split", type=int, metavar="N", default=5000,
+                        help="training images held out for validation (default: %(default)s)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="every row cut to seconds: checks that the command runs, measures nothing")
+    inputs = parser.add_argument_group("data")
+    inputs.add_argument("--source", choices=data.SOURCES, default="auto", help="where Fashion-MNIST comes from")
+    inputs.add_argument("--data-dir", metavar="DIR", help="a folder with the four Fashion-MNIST .gz files")
+    parser.add_argument("--json", metavar="PATH", help="write the results to PATH")
+    parser.set_defaults(run=run_ablate)
+
+
+def run_ablate(args):
+    """Runs the ablation as ``args`` say, prints its table, and writes its JSON if asked."""
+    from vggcourse import ablation
+    from vggcourse.bench.measure import machine
+
+    rows = ablation.ablation_configs(val_split=args.val_split)
+    if args.tiny:
+        rows = ablation.tiny_rows(rows)
+    dataset = data.load_fashion_mnist(source=args.source, data_dir=args.data_dir)
+    results = ablation.run_ablation(rows, dataset)
+    print(ablation.ablation_table(results).to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        print(f"Results written to {ablation.save_ablation(results, args.json, machine())}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # The program.
 
 SUBCOMMANDS = (
     add_trace_parser,
     add_train_parser,
     bench_cli.add_parser,
+    add_ablate_parser,
 )
 
 

@@ -1,4 +1,4 @@
-"""Training: examples, learning curves and errors (chapter "Training VGG on a GPU")."""
+"""Training: examples, learning curves, the recipe's ablation and errors (chapter "Training VGG on a GPU")."""
 
 import numpy as np
 
@@ -7,6 +7,7 @@ from vggcourse.errors import InvalidArgument
 from vggcourse.plots._base import _figure
 
 __all__ = [
+    "plot_ablation",
     "plot_confusion_matrix",
     "plot_history",
     "show_images",
@@ -136,4 +137,39 @@ def plot_confusion_matrix(y_true, y_pred, *, class_names=None, ax=None):
     ax.set_ylabel("true class")
     ax.grid(False)
     ax.set_title("Confusion matrix")
+    return ax
+
+
+def plot_ablation(results, *, ax=None):
+    """Draws each row of an ablation: the validation accuracy it reached, and its minutes of training.
+
+    Args:
+        results: ablation results, as ``vggcourse.ablation.run_ablation`` or
+            ``load_ablation`` return them.
+        ax: the matplotlib ``Axes`` to draw on; a new figure if None.
+
+    Returns:
+        The ``Axes``: one horizontal bar per row, first row at the top, each
+        labelled with its accuracy and minutes.
+    """
+    rows = results.get("rows") if isinstance(results, dict) else None
+    if not rows:
+        raise InvalidArgument(
+            "Expected ablation results with at least one row, as vggcourse.ablation.run_ablation "
+            f"returns. Received: results of type {type(results).__name__}"
+        )
+    labels = [row["label"] for row in rows]
+    accuracy = np.array([row["val_accuracy"][-1] for row in rows])
+    minutes = np.array([row["seconds"] / 60 for row in rows])
+    if ax is None:
+        _, ax = _figure(figsize=(6.4, 0.5 * len(rows) + 1.2))
+    positions = np.arange(len(rows))[::-1]
+    ax.barh(positions, accuracy, color="tab:blue")
+    for y, value, time in zip(positions, accuracy, minutes):
+        ax.text(value, y, f" {value:.3f}, {time:.1f} min", va="center", fontsize=8)
+    ax.set_yticks(positions, labels, fontsize=8)
+    low = max(0.0, accuracy.min() - 0.05)
+    ax.set_xlim(low, min(1.0, accuracy.max() + 0.04))
+    ax.set_xlabel("validation accuracy after the last epoch")
+    ax.set_title("The recipe, one ingredient at a time")
     return ax
