@@ -14,7 +14,7 @@ file, ``vggcourse-backup.json``, that holds the configuration's fingerprint:
   renamed ``epoch-0003`` once complete; only then is the previous epoch's
   removed. A crash or a full disk loses at most the epoch in progress.
 
-Taught in: *Training VGG on a GPU*, "Running it anywhere"; this docstring is the full account.
+Taught in: *Training VGG (on a GPU, or a CPU)*, "Running it anywhere"; this docstring is the full account.
 """
 
 import contextlib

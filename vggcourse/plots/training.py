@@ -1,4 +1,7 @@
-"""Training: examples, learning curves, the recipe's ablation and errors (chapter "Training VGG on a GPU")."""
+"""Training: examples, learning curves, the recipe's ablation and errors.
+
+Taught in: *Training VGG (on a GPU, or a CPU)*.
+"""
 
 import numpy as np
 
