@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from runs import Disconnect, InterruptAfterEpoch
+from runs import Disconnect, InterruptAfterEpoch, image_ids, numbered_data
 
 import vggcourse
 from vggcourse import InvalidArgument, data, devices, train
@@ -136,30 +136,17 @@ def test_label_smoothing_is_keras_categorical_crossentropy_on_one_hot_labels():
 # Validation on images held out of the training set.
 
 
-def _numbered(per_class, offset):
-    """Images whose first two pixels spell a number unique to each, and their labels."""
-    labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
-    index = np.arange(len(labels)) + offset
-    images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
-    images[:, 0, 0], images[:, 0, 1] = index // 256, index % 256
-    return images, labels
-
-
-def _ids(images):
-    return set((images[:, 0, 0].astype(int) * 256 + images[:, 0, 1]).tolist())
-
-
 def test_a_validation_split_is_held_out_of_the_training_images_stratified_and_never_the_test_images():
-    data = (x_train, _), (x_test, _) = _numbered(50, 0), _numbered(10, 1000)
+    data = (x_train, _), (x_test, _) = numbered_data(per_class_train=50)
     config = train.PRESETS["smoke"].replace(val_split=100, train_examples=None, val_examples=None)
     (x_fit, _), (x_val, y_val) = train._used_data(config, data)
-    assert not _ids(x_val) & _ids(x_test), "no test image may steer a choice"
-    assert not _ids(x_val) & _ids(x_fit) and _ids(x_val) | _ids(x_fit) == _ids(x_train)
+    assert not image_ids(x_val) & image_ids(x_test), "no test image may steer a choice"
+    assert not image_ids(x_val) & image_ids(x_fit) and image_ids(x_val) | image_ids(x_fit) == image_ids(x_train)
     assert np.bincount(y_val).tolist() == [10] * 10
     # The split is the seed's: the same run holds out the same images.
     again = train._used_data(config, data)[1][0]
     other = train._used_data(config.replace(seed=1), data)[1][0]
-    assert _ids(again) == _ids(x_val) != _ids(other)
+    assert image_ids(again) == image_ids(x_val) != image_ids(other)
 
 
 def test_a_run_with_a_validation_split_validates_on_the_held_out_images(sample, tmp_path):

@@ -5,26 +5,13 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
+from runs import image_ids as ids
+from runs import numbered_data
 
 import vggcourse
 from vggcourse import transfer
 
 SMOKE = vggcourse.PRESETS["smoke"]
-
-
-def numbered_data(per_class_train=60, per_class_test=10):
-    """Images whose first pixels spell their index, so that overlaps can be found."""
-    def make(per_class, offset):
-        labels = np.repeat(np.arange(10, dtype=np.uint8), per_class)
-        index = np.arange(len(labels)) + offset
-        images = np.zeros((len(labels), 28, 28), dtype=np.uint8)
-        images[:, 0, 0], images[:, 0, 1] = index // 256, index % 256
-        return images, labels
-    return make(per_class_train, 0), make(per_class_test, 10_000)
-
-
-def ids(images):
-    return set((images[:, 0, 0].astype(int) * 256 + images[:, 0, 1]).tolist())
 
 
 def test_the_splits_do_not_overlap_and_hold_the_sizes_asked_for():
