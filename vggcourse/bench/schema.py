@@ -123,7 +123,8 @@ class Pipeline:
     ``own_rss_mb`` is ``peak_rss_mb`` less the idle memory (``Pipelines``). When the
     pipeline was not measured, ``skipped`` says why and the figures are None.
     Each run is a dict with ``first_batch_s``, ``peak_rss_mb``,
-    ``batch_shape`` and ``batch_dtype``, or with ``skipped``.
+    ``batch_shape`` and ``batch_dtype`` (and, from runs recorded since the
+    probes measure it themselves, ``idle_rss_mb``), or with ``skipped``.
     """
 
     first_batch_s: float | None
