@@ -1,5 +1,6 @@
 """The recipe's ablation: rows that end at the cpu preset, judged on a validation split, tested once."""
 
+import dataclasses
 import json
 
 import pytest
@@ -8,32 +9,65 @@ from vggcourse import PRESETS, InvalidArgument, ablation, plots
 from vggcourse.cli import main
 
 
-def test_the_rows_start_at_d2ls_recipe_and_end_at_the_cpu_preset_one_step_at_a_time():
+def test_each_row_adds_one_step_to_the_recipe_kept_so_far_from_d2ls_to_the_cpu_preset():
     rows = ablation.ablation_configs()
-    first, last = rows[0][1], rows[-1][1]
-    assert first == PRESETS["gpu"].replace(name=first.name, image_size=32, val_split=5000)
-    assert last == PRESETS["cpu"].replace(name=last.name, val_split=5000)
-    assert all(config.val_split == 5000 for _, config in rows), "every row is judged on the same split"
-    for (_, before), (label, after), (_, changes) in zip(rows, rows[1:], ablation.ABLATION_STEPS[1:]):
-        assert after == before.replace(name=after.name, **changes), label
+    first = rows[0][1]
+    assert first == PRESETS["gpu"].replace(name=first.name, image_size=32, val_split=5000,
+                                           epochs=PRESETS["cpu"].epochs)
+    assert all(config.val_split == 5000 for _, config, _ in rows), "every row is judged on the same split"
+    recipe = first
+    for (label, config, kept), step in zip(rows[1:], ablation.ABLATION_STEPS[1:]):
+        assert config == recipe.replace(name=config.name, **step.changes), label
+        if kept:
+            recipe = config
+    assert recipe == PRESETS["cpu"].replace(name=recipe.name, val_split=5000)
 
 
-def test_steps_that_miss_the_preset_are_refused():
-    with pytest.raises(InvalidArgument, match="end at the 'cpu' configuration"):
-        ablation.ablation_configs(steps=ablation.ABLATION_STEPS[:-1])
+def test_steps_whose_kept_recipe_misses_the_preset_are_refused():
+    steps = list(ablation.ABLATION_STEPS)
+    steps[1] = steps[1]._replace(kept=not steps[1].kept)
+    with pytest.raises(InvalidArgument, match="kept steps to end at the 'cpu' configuration"):
+        ablation.ablation_configs(steps=steps)
 
 
-def test_the_ablate_command_trains_every_row_and_tests_only_the_last(tmp_path, capsys):
+def test_an_ingredient_is_kept_when_it_beats_the_recipe_kept_so_far_at_what_it_is_for():
+    def results(*rows):
+        return {"rows": [{"val_accuracy": [0.1, accuracy], "seconds": seconds, "purpose": purpose}
+                         for accuracy, seconds, purpose in rows]}
+
+    accuracy = results((0.80, 60, "accuracy"), (0.85, 60, "accuracy"), (0.84, 50, "accuracy"),
+                       (0.86, 70, "accuracy"), (0.86, 70, "accuracy"))
+    assert ablation.validation_decisions(accuracy) == [True, True, False, True, False]
+    # A speed step is judged on its minutes, whatever its accuracy.
+    speed = results((0.80, 60, "accuracy"), (0.70, 30, "speed"), (0.90, 40, "speed"))
+    assert ablation.validation_decisions(speed) == [True, True, False]
+
+
+def test_the_shipped_run_matches_the_steps_and_keeps_what_its_validation_split_says():
+    if not ablation.REFERENCE.exists():
+        pytest.skip("no full run of the ablation is recorded yet")
+    results = ablation.load_ablation()
+    rows = ablation.ablation_configs()
+    assert [row["label"] for row in results["rows"]] == [label for label, _, _ in rows]
+    assert [row["config"] for row in results["rows"]] == [dataclasses.asdict(config) for _, config, _ in rows]
+    assert [row["kept"] for row in results["rows"]] == ablation.validation_decisions(results)
+    assert 0.5 < results["test_accuracy"] <= 1
+
+
+def test_the_ablate_command_trains_every_row_and_tests_only_the_recipe_kept(tmp_path, capsys):
     path = tmp_path / "ablation.json"
     assert main(["ablate", "--tiny", "--source", "sample", "--json", str(path)]) == 0
     results = ablation.load_ablation(path)
-    assert [row["label"] for row in results["rows"]] == [label for label, _ in ablation.ABLATION_STEPS]
+    steps = ablation.ABLATION_STEPS
+    assert [row["label"] for row in results["rows"]] == [step.label for step in steps]
+    assert [row["kept"] for row in results["rows"]] == [i == 0 or step.kept for i, step in enumerate(steps)]
     assert all(len(row["val_accuracy"]) == row["config"]["epochs"] for row in results["rows"])
     assert all(row["config"]["val_split"] == 50 for row in results["rows"])
     assert 0 <= results["test_accuracy"] <= 1 and results["machine"]["cores"] > 0
     table = ablation.ablation_table(results)
-    assert list(table.columns) == ["validation accuracy", "minutes", "test accuracy"]
-    assert table["test accuracy"].isna().tolist() == [True] * (len(table) - 1) + [False]
+    assert list(table.columns) == ["validation accuracy", "minutes", "kept", "test accuracy"]
+    last_kept = max(i for i, step in enumerate(steps) if step.kept)
+    assert table["test accuracy"].notna().tolist() == [i == last_kept for i in range(len(steps))]
     assert "Results written to" in capsys.readouterr().out
     ax = plots.plot_ablation(results)
     assert [tick.get_text() for tick in ax.get_yticklabels()] == list(table.index)

@@ -202,7 +202,8 @@ def test_first_steps_from_a_small_spread_sit_at_ln_10_and_he_leaves_it():
     images = np.random.default_rng(0).integers(0, 256, (256, 28, 28), dtype=np.uint8)
     labels = np.arange(256) % 10
     data = ((images, labels), None)
-    config = vggcourse.PRESETS["smoke"].replace(arch="vgg16", ratio=8)
+    # A warm-up in the config does not apply: a few steps run at its rate.
+    config = vggcourse.PRESETS["smoke"].replace(arch="vgg16", ratio=8, warmup_epochs=1)
     losses = initialization.first_steps(config, data, "normal_0.01", steps=4)
     assert list(losses.index) == [1, 2, 3, 4]
     # Only the output layer's biases move: the logits stay within a hair of 0.
@@ -263,7 +264,7 @@ def _tiny_data(n=64):
 
 
 def test_train_for_runs_every_epoch_when_the_budget_allows_and_logs_each():
-    config = vggcourse.PRESETS["smoke"].replace(epochs=2, batch_size=32)
+    config = vggcourse.PRESETS["smoke"].replace(epochs=2, batch_size=32, warmup_epochs=1, flip=True)
     run = budget.train_for(config, _tiny_data(), _tiny_data(20), seconds=1e6)
     assert run.steps == 4
     assert list(run.curve.index) == [1, 2]
@@ -271,7 +272,8 @@ def test_train_for_runs_every_epoch_when_the_budget_allows_and_logs_each():
     assert run.val_accuracy == run.curve["val_accuracy"].iloc[-1]
     assert 0 <= run.val_accuracy <= 1
     assert run.params == vggcourse.build_model(config).count_params()
-    assert run.config.lr_schedule == "constant"
+    # A constant rate, from the first step: the budget decides the steps.
+    assert (run.config.lr_schedule, run.config.warmup_epochs, run.config.flip) == ("constant", 0, True)
 
 
 def test_train_for_draws_the_weights_of_the_start_it_is_given(monkeypatch):

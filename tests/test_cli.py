@@ -167,6 +167,7 @@ def test_trace_writes_the_table_to_csv(tmp_path, capsys):
         (["train", "--preset", "huge"], "invalid choice: 'huge'"),
         (["train", "--size", "31"], "Received: image_size=31"),
         (["train", "--lr-schedule", "linear"], "Received: lr_schedule='linear'"),
+        (["train", "--init", "lecun"], "Received: init='lecun'"),
         (["train", "--train-examples", "some"], "expected an integer or 'all'"),
         (["train", "--checkpoint", "model.h5"], "Received: --checkpoint=model.h5"),
         (["train", "--source", "sample", "--data-dir", "data"], "source='sample', data_dir='data'"),

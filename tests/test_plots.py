@@ -138,15 +138,19 @@ def test_image_grid_titles_each_image_with_its_class_and_marks_errors_in_red():
     assert plots.show_images(images[:2, ..., 0], [5, 7]).get_axes()[1].get_title() == "Sneaker"
 
 
-def test_history_plot_draws_training_and_test_curves_per_epoch():
+def test_history_plot_draws_training_and_validation_curves_per_epoch():
     logs = {"loss": [1.0, 0.5, 0.4], "accuracy": [0.6, 0.8, 0.85],
             "val_loss": [0.9, 0.6, 0.5], "val_accuracy": [0.7, 0.8, 0.82]}
     loss, accuracy = plots.plot_history(logs).get_axes()
-    assert [line.get_label() for line in loss.get_lines()] == ["training", "test"]
+    assert [line.get_label() for line in loss.get_lines()] == ["training", "validation"]
+    test_curves = plots.plot_history(logs, val_label="test").get_axes()[1]
+    assert [line.get_label() for line in test_curves.get_lines()] == ["training", "test"]
     np.testing.assert_array_equal(accuracy.get_lines()[1].get_ydata(), logs["val_accuracy"])
     np.testing.assert_array_equal(loss.get_lines()[0].get_xdata(), [1, 2, 3])
     with pytest.raises(InvalidArgument, match="'loss' and 'accuracy'"):
         plots.plot_history({"loss": [1.0]})
+    with pytest.raises(InvalidArgument, match="Received: val_label=1"):
+        plots.plot_history(logs, val_label=1)
 
 
 def test_confusion_matrix_counts_each_true_and_predicted_pair():

@@ -83,8 +83,8 @@ def test_config_rejects_bad_values_with_keras_style_errors():
         train.TrainConfig("x", epochs=2.5)
     with pytest.raises(InvalidArgument, match=r"Received: dropout=1"):
         train.PRESETS["cpu"].replace(dropout=1)
-    with pytest.raises(InvalidArgument, match=r"fewer than the 15 epochs.*Received: warmup_epochs=15"):
-        train.PRESETS["cpu"].replace(warmup_epochs=15)
+    with pytest.raises(InvalidArgument, match=r"fewer than the 6 epochs.*Received: warmup_epochs=6"):
+        train.PRESETS["cpu"].replace(warmup_epochs=6)
     with pytest.raises(InvalidArgument, match=r"Received: nesterov=True, momentum=0.0"):
         train.PRESETS["gpu"].replace(nesterov=True)
     with pytest.raises(InvalidArgument, match=r"Received: label_smoothing=1"):
@@ -100,11 +100,12 @@ def test_config_rejects_bad_values_with_keras_style_errors():
 
 
 def test_printed_config_names_the_recipes_ingredients_only_when_used():
-    plain = str(train.PRESETS["cpu"])
+    plain = str(train.PRESETS["gpu"])
     assert "augmented" not in plain and "label smoothing" not in plain and "warm-up" not in plain
-    text = str(train.PRESETS["cpu"].replace(flip=True, shift=2, label_smoothing=0.1, nesterov=True, warmup_epochs=1))
-    for expected in ("random left-right flips and shifts of up to 2 px", "label smoothing 0.1",
-                     "after 1 epoch(s) of warm-up", "Nesterov momentum 0.9"):
+    text = str(train.PRESETS["gpu"].replace(flip=True, shift=2, label_smoothing=0.1, momentum=0.9, nesterov=True,
+                                            warmup_epochs=1))
+    for expected in ("random left-right flips, shifts of up to 2 px", "label smoothing 0.1",
+                     "learning rate 0.05 after 1 warm-up epoch(s)", "Nesterov momentum 0.9"):
         assert expected in text
 
 
@@ -401,8 +402,10 @@ def _gpu_config(monkeypatch, **changes):
     # The switch: auto_config() decides as on a Colab T4.
     config = train.auto_config(T4, verbose=False)
     assert (config.name, config.precision, config.jit_compile) == ("gpu", "mixed_float16", True)
-    # The same network; only the images are small and the batches tiny and few.
-    return config.replace(image_size=32, batch_size=2, train_examples=4, val_examples=2, **changes)
+    # The same network; only the images are small and the batches tiny and few,
+    # validated on test images (the embedded sample is too small for the split).
+    return config.replace(image_size=32, batch_size=2, train_examples=4, val_examples=2, val_split=0,
+                          **changes)
 
 
 def test_gpu_preset_code_path_trains_on_the_cpu_with_the_gpu_decisions_forced_on(sample, tmp_path, monkeypatch):
@@ -469,3 +472,21 @@ def test_strategy_name_is_the_strategy_that_choose_strategy_creates():
 def test_hardware_questions_refuse_what_is_not_a_devices(call):
     with pytest.raises(InvalidArgument, match=r"Expected `devices` to be a vggcourse.Devices. Received: devices='GPU'"):
         call("GPU")
+
+
+def test_he_init_draws_every_kernel_from_he_normal_seeded_and_biases_at_0():
+    config = train.PRESETS["smoke"].replace(init="he")
+    model, again = train.build_model(config), train.build_model(config)
+    conv = model.get_layer("vgg").get_layer("block3").get_layer("block3_conv1")
+    kernel = conv.kernel.numpy()
+    fan_in = np.prod(kernel.shape[:-1])
+    # HeNormal: a truncated normal widened to variance 2 / fan-in.
+    np.testing.assert_allclose(kernel.std(), np.sqrt(2 / fan_in), rtol=0.1)
+    assert not conv.bias.numpy().any()
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    glorot = train.build_model(config.replace(init="glorot"))
+    glorot_kernel = glorot.get_layer("vgg").get_layer("block3").get_layer("block3_conv1").kernel.numpy()
+    assert glorot_kernel.std() < 0.8 * kernel.std()
+    with pytest.raises(InvalidArgument, match=r"Received: init='zeros'"):
+        config.replace(init="zeros")

@@ -1,10 +1,13 @@
 """The ``cpu`` preset's recipe, one ingredient at a time: an ablation measured on a validation split.
 
-Each row trains a fresh network with the row before's configuration and one
-more ingredient: the first row is d2l's recipe at the ``cpu`` preset's image
-size, the last row is the ``cpu`` preset itself. Every row holds out the same
-stratified validation split of the training images and is judged on it; the
-test images are used once, by the last row, at the end.
+Each row trains a fresh network: the recipe kept so far, with one more
+ingredient. The first row is d2l's recipe at the ``cpu`` preset's image size
+and epochs. An ingredient is kept when its row's validation accuracy beats the
+recipe kept so far, and dropped otherwise: the next row then builds on the
+recipe without it. The recipe kept at the end is the ``cpu`` preset. Every row
+holds out the same stratified validation split of the training images and is
+judged on it; the test images are used once, by the preset's network, at the
+end.
 
 ``python -m vggcourse ablate --json PATH`` runs it; its results ship as
 ``vggcourse/results/ablation_cpu.json`` once a full run is recorded, and
@@ -16,6 +19,7 @@ import json
 import pathlib
 import tempfile
 import types
+import typing
 
 import pandas as pd
 
@@ -23,52 +27,76 @@ from vggcourse._checks import check_int
 from vggcourse.errors import InvalidArgument
 from vggcourse.train import PRESETS, TrainConfig, predict_labels, train_vgg
 
-__all__ = ["ABLATION_STEPS", "SCHEMA_VERSION", "ablation_configs", "ablation_table", "load_ablation",
-           "run_ablation", "save_ablation", "tiny_rows"]
+__all__ = ["ABLATION_STEPS", "SCHEMA_VERSION", "Step", "ablation_configs", "ablation_table", "load_ablation",
+           "run_ablation", "save_ablation", "tiny_rows", "validation_decisions"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 REFERENCE = pathlib.Path(__file__).parent / "results" / "ablation_cpu.json"
 
-# Each step: what the row adds to the row before, in a few words, and the
-# TrainConfig fields it changes. The first row is d2l's recipe (the gpu
-# preset) at the cpu preset's image size; the steps must end at the cpu preset.
+
+class Step(typing.NamedTuple):
+    """One row of the ablation: what it adds, the fields it changes, whether the preset keeps it, and why.
+
+    ``purpose`` is ``"accuracy"`` for an ingredient meant to raise the
+    validation accuracy, or ``"speed"`` for one meant to train faster.
+    """
+
+    label: str
+    changes: types.MappingProxyType
+    kept: bool = True
+    purpose: str = "accuracy"
+
+
+def _step(label, kept=True, purpose="accuracy", **changes):
+    return Step(label, types.MappingProxyType(changes), kept, purpose)
+
+
+# The first row is d2l's recipe (the gpu preset) at the cpu preset's image
+# size and number of epochs; the kept steps must end at the cpu preset.
 ABLATION_STEPS = (
-    ("d2l's recipe: dense 4096, SGD at 0.05, 10 epochs", types.MappingProxyType({})),
-    ("hidden dense layers of 1,024", types.MappingProxyType({"dense_units": 1024})),
-    ("momentum 0.9 and a cosine decay from 0.02",
-     types.MappingProxyType({"momentum": 0.9, "lr_schedule": "cosine", "learning_rate": 0.02})),
-    ("15 epochs", types.MappingProxyType({"epochs": 15})),
+    _step("d2l: dense 4096, SGD at 0.05, no momentum", epochs=6),
+    _step("+ dense layers of 1,024 units", purpose="speed", dense_units=1024),
+    _step("+ He initialisation", init="he"),
+    _step("+ Nesterov momentum, lr 0.02, warm-up, cosine decay", momentum=0.9, nesterov=True,
+          lr_schedule="cosine", learning_rate=0.02, warmup_epochs=1),
+    _step("+ random flips and shifts of up to 2 px", kept=False, flip=True, shift=2),
+    _step("+ label smoothing 0.1", kept=False, label_smoothing=0.1),
 )
 
 
 def ablation_configs(final=None, steps=ABLATION_STEPS, *, val_split=5000):
-    """Each row's label and ``TrainConfig``: d2l's recipe, then one step more per row.
+    """Each row's label, ``TrainConfig`` and whether it is kept: d2l's recipe, then one step more per row.
+
+    A row adds its step to the last kept row's configuration, so a dropped
+    step is left out of every row after it.
 
     Args:
-        final: the configuration the last row must be, by default the ``cpu``
-            preset; its image size is every row's.
-        steps: ``(label, changes)`` pairs, as in ``ABLATION_STEPS``.
+        final: the configuration the kept steps must end at, by default the
+            ``cpu`` preset; its image size is every row's.
+        steps: ``Step`` objects, as in ``ABLATION_STEPS``.
         val_split: training images every row holds out for validation.
 
     Returns:
-        A list of ``(label, config)``.
+        A list of ``(label, config, kept)``.
 
     Raises:
-        InvalidArgument: the steps do not end at ``final``.
+        InvalidArgument: the kept steps do not end at ``final``.
     """
     final = PRESETS["cpu"] if final is None else final
     if not isinstance(final, TrainConfig):
         raise InvalidArgument(f"Expected `final` to be a TrainConfig. Received: final of type {type(final).__name__}")
     val_split = check_int("val_split", val_split)
-    config = PRESETS["gpu"].replace(image_size=final.image_size, val_split=val_split)
+    recipe = PRESETS["gpu"].replace(image_size=final.image_size, val_split=val_split)
     rows = []
-    for i, (label, changes) in enumerate(steps):
-        config = config.replace(name=f"ablation-{i}", **changes)
-        rows.append((label, config))
-    if not rows or config != final.replace(name=config.name, val_split=val_split):
+    for i, (label, changes, kept, _) in enumerate(steps):
+        config = recipe.replace(name=f"ablation-{i}", **changes)
+        rows.append((label, config, kept))
+        if kept or i == 0:
+            recipe = config
+    if not rows or recipe != final.replace(name=recipe.name, val_split=val_split):
         raise InvalidArgument(
-            f"Expected the steps to end at the {final.name!r} configuration, so that the last row is "
-            f"what the course trains. Received: {len(rows)} step(s), the last row being {config!r}"
+            f"Expected the kept steps to end at the {final.name!r} configuration, so that the recipe "
+            f"kept is what the course trains. Received: {len(rows)} step(s), the recipe kept being {recipe!r}"
         )
     return rows
 
@@ -77,34 +105,45 @@ def tiny_rows(rows):
     """The same rows, each cut to seconds: a narrow network, a few hundred images, one epoch."""
     return [
         (label, config.replace(ratio=8, dense_units=min(config.dense_units, 64), batch_size=32,
-                               train_examples=256, val_split=50, epochs=1, warmup_epochs=0))
-        for label, config in rows
+                               train_examples=256, val_split=50, epochs=1, warmup_epochs=0), kept)
+        for label, config, kept in rows
     ]
 
 
-def run_ablation(rows, data, *, verbose=1):
+def run_ablation(rows, data, *, purposes=None, verbose=1):
     """Trains every row and records what the validation split says of it.
 
     Args:
-        rows: ``(label, config)`` pairs, as ``ablation_configs()`` returns.
+        rows: ``(label, config, kept)`` triples, as ``ablation_configs()``
+            returns.
         data: ``((x_train, y_train), (x_test, y_test))``.
+        purposes: each row's ``Step.purpose``; by default those of
+            ``ABLATION_STEPS``.
         verbose: 1 prints a line per row; 0 nothing.
 
     Returns:
         A dict in this module's schema: ``rows``, each with its ``label``,
-        ``config`` (every field), per-epoch ``val_accuracy`` and ``accuracy``,
-        and ``seconds`` of training; and ``test_accuracy``, the last row's
-        network on the test images, measured once.
+        ``config`` (every field), ``kept``, ``purpose``, per-epoch ``val_accuracy`` and
+        ``accuracy``, and ``seconds`` of training; and ``test_accuracy``, the
+        last kept row's network on the test images, measured once.
     """
     results = {"schema_version": SCHEMA_VERSION, "rows": [], "test_accuracy": None}
-    model = None
-    for label, config in rows:
+    purposes = [step.purpose for step in ABLATION_STEPS] if purposes is None else list(purposes)
+    if len(purposes) != len(rows):
+        raise InvalidArgument(
+            f"Expected one purpose per row. Received: {len(purposes)} purpose(s) for {len(rows)} row(s)"
+        )
+    chosen = None
+    for i, ((label, config, kept), purpose) in enumerate(zip(rows, purposes)):
         with tempfile.TemporaryDirectory() as backup_dir:
             history = train_vgg(config, data, backup_dir=backup_dir, verbose=0)
-        model = history.model
+        if kept or i == 0:
+            chosen = history.model
         row = {
             "label": label,
             "config": dataclasses.asdict(config),
+            "kept": bool(kept),
+            "purpose": purpose,
             "val_accuracy": [float(v) for v in history.history["val_accuracy"]],
             "accuracy": [float(v) for v in history.history["accuracy"]],
             "seconds": history.seconds,
@@ -113,10 +152,36 @@ def run_ablation(rows, data, *, verbose=1):
         if verbose:
             print(f"{label}: validation accuracy {row['val_accuracy'][-1]:.4f} "
                   f"in {history.seconds / 60:.1f} min", flush=True)
-    if model is not None:
+    if chosen is not None:
         (_, _), (x_test, y_test) = data
-        results["test_accuracy"] = float((predict_labels(model, x_test) == y_test).mean())
+        results["test_accuracy"] = float((predict_labels(chosen, x_test) == y_test).mean())
     return results
+
+
+def validation_decisions(results):
+    """Whether the measurements say to keep each row's ingredient.
+
+    An ingredient for accuracy is worth keeping when its row's validation
+    accuracy after the last epoch beats that of the recipe kept so far; one
+    for speed, when its row trains in less time than the recipe kept so far.
+    The first row, the starting recipe, is always kept.
+
+    Returns:
+        A list of bools, one per row.
+    """
+    decisions, best = [], None
+    for row in results["rows"]:
+        accuracy, seconds = row["val_accuracy"][-1], row["seconds"]
+        if best is None:
+            keep = True
+        elif row.get("purpose", "accuracy") == "speed":
+            keep = seconds < best["seconds"]
+        else:
+            keep = accuracy > best["val_accuracy"][-1]
+        decisions.append(keep)
+        if keep:
+            best = row
+    return decisions
 
 
 def save_ablation(results, path, machine=None):
@@ -140,19 +205,23 @@ def load_ablation(path=None):
 
 
 def ablation_table(results):
-    """One row per step: the validation accuracy it reached, its minutes, and the test accuracy of the last.
+    """One row per step: the validation accuracy it reached, its minutes, whether it was kept, and the test accuracy.
 
     Returns:
         A ``pandas.DataFrame`` indexed by the steps' labels, with columns
-        ``validation accuracy``, ``minutes`` and ``test accuracy`` (empty but
-        for the last row: the test set judges only the recipe chosen).
+        ``validation accuracy``, ``minutes``, ``kept`` and ``test accuracy``
+        (empty but for the last kept row: the test set judges only the recipe
+        chosen).
     """
     rows = results["rows"]
+    kept = [row.get("kept", True) for row in rows]
+    last_kept = max(i for i, keep in enumerate(kept) if keep)
     table = pd.DataFrame(
         {
             "validation accuracy": [row["val_accuracy"][-1] for row in rows],
             "minutes": [row["seconds"] / 60 for row in rows],
-            "test accuracy": [None] * (len(rows) - 1) + [results["test_accuracy"]],
+            "kept": ["yes" if keep else "no" for keep in kept],
+            "test accuracy": [results["test_accuracy"] if i == last_kept else None for i in range(len(rows))],
         },
         index=pd.Index([row["label"] for row in rows], name="recipe"),
     )

@@ -86,8 +86,10 @@ def train_for(config, train, val, seconds, *, start=None):
     """Trains ``config``'s network for ``seconds`` of training steps.
 
     The learning rate is constant (``config.learning_rate``, with
-    ``config.momentum``): a schedule would need the number of steps, which
-    the budget decides. Each epoch ends with an evaluation on ``val``.
+    ``config.momentum``, no warm-up): a schedule would need the number of
+    steps, which the budget decides. The rest of ``config``'s recipe holds:
+    its augmentation and label smoothing. Each epoch ends with an evaluation
+    on ``val``.
 
     Args:
         config: a ``TrainConfig``: the network, image size, batch size,
@@ -109,10 +111,11 @@ def train_for(config, train, val, seconds, *, start=None):
             f"Expected `config` to be a TrainConfig. Received: config of type {type(config).__name__}"
         )
     seconds = check_float("seconds", seconds, 0, math.inf)
-    config = config.replace(lr_schedule="constant")
+    config = config.replace(lr_schedule="constant", warmup_epochs=0)
     keras.utils.set_random_seed(config.seed)
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-    train_ds = make_dataset(*train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch)
+    train_ds = make_dataset(*train, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch,
+                            flip=config.flip, shift=config.shift)
     model = build_model(config)
     if start is not None:
         initialize(model, start, seed=config.seed)

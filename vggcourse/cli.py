@@ -260,6 +260,7 @@ def add_train_parser(subparsers):
         metavar="LR",
         help="SGD's (initial) learning rate",
     )
+    override("--init", metavar="INIT", help="the starting weights: glorot (Keras' default) or he")
     override("--momentum", type=float, metavar="M", help="SGD's momentum; 0 is plain SGD")
     override("--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov's momentum")
     override(
@@ -490,9 +491,10 @@ def add_ablate_parser(subparsers):
         help="train the cpu preset's recipe one ingredient at a time, judged on a validation split",
         description=(
             "Trains one network per row of vggcourse.ablation.ABLATION_STEPS: d2l's recipe at the\n"
-            "cpu preset's image size, then one ingredient more per row, up to the cpu preset.\n"
-            "Every row is judged on the same validation split held out of the training images;\n"
-            "the last row's network is evaluated on the test images, once."
+            "cpu preset's image size, then one ingredient more per row, added to the recipe kept so\n"
+            "far. Every row is judged on the same validation split held out of the training images;\n"
+            "the recipe kept, the cpu preset, is evaluated on the test images, once. The command says\n"
+            "where the validation split disagrees with the ingredients that the steps keep."
         ),
         epilog="example:\n  python -m vggcourse ablate --json vggcourse/results/ablation_cpu.json",
     )
@@ -518,6 +520,12 @@ def run_ablate(args):
     dataset = data.load_fashion_mnist(source=args.source, data_dir=args.data_dir)
     results = ablation.run_ablation(rows, dataset)
     print(ablation.ablation_table(results).to_string(float_format=lambda v: f"{v:.4f}"))
+    says = ablation.validation_decisions(results)
+    disagree = [row["label"] for row, keep in zip(results["rows"], says) if keep != row["kept"]]
+    # --tiny rows measure nothing, so they have nothing to say.
+    if disagree and not args.tiny:
+        print("The validation split disagrees with the steps on: " + "; ".join(disagree)
+              + ". Change those steps' `kept`, and the cpu preset with them.")
     if args.json:
         print(f"Results written to {ablation.save_ablation(results, args.json, machine())}")
     return 0

@@ -235,8 +235,9 @@ def first_steps(config, data, start, *, steps, source=None):
 
     Args:
         config: a ``TrainConfig``: the network, image size, batch size,
-            learning rate and momentum (the schedule is not used: the rate is
-            constant), and the seed of the weights and of the data order.
+            learning rate and momentum (neither schedule nor warm-up is used:
+            the rate is constant), augmentation, label smoothing, and the
+            seed of the weights and of the data order.
         data: ``((x_train, y_train), _)`` as ``load_fashion_mnist()`` returns it.
         start: a key of ``STARTS``.
         steps: training steps, at most one epoch of ``x_train``.
@@ -255,11 +256,13 @@ def first_steps(config, data, start, *, steps, source=None):
     keras.utils.set_random_seed(config.seed)
     model = build_model(config)
     initialize(model, start, seed=config.seed, source=source)
-    # The course's optimizer and loss, at a constant rate: a few steps have no schedule.
-    _compile(model, config.replace(lr_schedule="constant"), steps_per_epoch=steps)
+    # The course's optimizer and loss, at a constant rate: a few steps have
+    # no schedule and no warm-up.
+    _compile(model, config.replace(lr_schedule="constant", warmup_epochs=0), steps_per_epoch=steps)
     # Tracing the training step costs seconds; a handful of steps run sooner eagerly.
     model.run_eagerly = steps <= _EAGER_STEPS
-    dataset = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=0)
+    dataset = make_dataset(x_train, y_train, config.batch_size, shuffle=True, seed=config.seed, epoch=0,
+                           flip=config.flip, shift=config.shift)
     recorder = _StepLosses()
     with fresh_models():
         model.fit(dataset.take(steps), epochs=1, verbose=0, shuffle=False, callbacks=[recorder])

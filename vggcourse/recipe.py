@@ -20,6 +20,7 @@ __all__ = ["PAPER_RECIPE", "recipe_table"]
 PAPER_RECIPE = types.MappingProxyType(
     {
         "batch size": "256",
+        "loss": "multinomial logistic regression (cross-entropy)",
         "optimizer": "SGD, momentum 0.9",
         "weight decay": "5·10⁻⁴ (L2 penalty)",
         "dropout": "0.5 after fc1 and fc2",
@@ -28,6 +29,7 @@ PAPER_RECIPE = types.MappingProxyType(
         "initialisation": "N(0, variance 10⁻²) for net A; deeper nets from A's",
         "training images": "224×224 crops of images scaled to S = 256, 384 or [256, 512]",
         "augmentation": "random crops, horizontal flips, RGB colour shift",
+        "validation": "ILSVRC's validation set, also the test set (Sec. 4)",
         "testing": "dense, at several scales; or 50 crops per scale",
     }
 )
@@ -41,16 +43,20 @@ def _course_column(config):
         schedule = f"{config.warmup_epochs}-epoch warm-up, {schedule}"
     moves = ["left-right flips"] * config.flip + [f"shifts ≤ {config.shift} px"] * bool(config.shift)
     dropout = f"{config.dropout:g} after fc1 and fc2" if config.head == "dense" else "none (no fc1, fc2)"
+    loss = "cross-entropy" + (f", label smoothing {config.label_smoothing:g}" if config.label_smoothing else "")
+    validation = f"{config.val_split:,} training images held out" if config.val_split else "the test images"
     return {
         "batch size": f"{config.batch_size}",
+        "loss": loss,
         "optimizer": optimizer,
         "weight decay": "none",
         "dropout": dropout,
         "learning rate": f"{config.learning_rate:g}, {schedule}",
         "length": f"{config.epochs} epochs",
-        "initialisation": "Glorot uniform (Keras' default)",
+        "initialisation": "He normal" if config.init == "he" else "Glorot uniform (Keras' default)",
         "training images": f"28×28 resized to {config.image_size}×{config.image_size}",
         "augmentation": ", ".join(moves) or "none",
+        "validation": validation,
         "testing": "the whole image, once",
     }
 

@@ -13,7 +13,7 @@
   TensorFlow's own matrix multiplication on the same machine;
 - ``profile`` (optional): where a training step's time goes;
 - ``time_to_accuracy`` (optional, slow): wall time for a preset to reach a
-  test accuracy.
+  validation accuracy.
 
 The modules: ``schema`` (settings and results), ``measure``, ``profile``,
 ``report`` (tables and targets), ``baseline`` (d2l's pipeline and training

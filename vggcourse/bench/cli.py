@@ -22,7 +22,7 @@ def add_parser(subparsers):
             "Measures, in one run: the memory and time to the first batch of the course's input\n"
             "pipeline and of d2l's (each in a fresh process); steady-state training speed of both\n"
             "on the same model; training FLOP/s against TensorFlow's own matmul; and optionally\n"
-            "a profile of the training step and the time a preset takes to reach a test accuracy.\n"
+            "a profile of the training step and the time a preset takes to reach a validation accuracy.\n"
             "Prints a table and the course's targets."
         ),
         epilog=(

@@ -27,7 +27,7 @@ TARGETS = (
     ("pipeline_first_batch", "time to the first batch, d2l / ours", ">=", 50.0),
     ("train_speed", "training examples/s, ours / d2l", ">=", 1.0),
     ("efficiency", "training GFLOP/s / TF matmul GFLOP/s", ">=", 0.75),
-    ("time_to_accuracy", "minutes to the target test accuracy", "<=", 15.0),
+    ("time_to_accuracy", "minutes to the target validation accuracy", "<=", 15.0),
 )
 
 # Published peak arithmetic throughput in TFLOP/s, dense (without structured
@@ -170,7 +170,7 @@ def _time_to_accuracy_lines(tta):
         return []
     reached = f"{tta['seconds']:.0f} s" if tta["seconds"] is not None else "not reached"
     accuracies = ", ".join(f"{a:.3f}" for a in tta["val_accuracy"])
-    return ["", f"time to test accuracy {tta['target']} with preset {tta['preset']!r}: {reached} "
+    return ["", f"time to validation accuracy {tta['target']} with preset {tta['preset']!r}: {reached} "
                 f"({tta['epochs']} epochs: {accuracies})"]
 
 

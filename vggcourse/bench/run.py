@@ -194,7 +194,7 @@ def run_bench(settings=None, *, verbose=True, **fields):
         profile = profile_training(config, data, steps=min(settings.train_steps, 10),
                                    warmup_steps=settings.warmup_steps)
     if settings.time_to_accuracy:
-        _log(f"Training preset {settings.preset!r} until test accuracy {settings.target_accuracy}...", verbose)
+        _log(f"Training preset {settings.preset!r} until validation accuracy {settings.target_accuracy}...", verbose)
         tta = time_to_accuracy(PRESETS[settings.preset], data, settings.target_accuracy)
         _log(f"  {tta.seconds} s", verbose)
     about["load_average_1min_at_end"] = machine()["load_average_1min"]

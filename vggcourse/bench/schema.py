@@ -65,7 +65,7 @@ class BenchSettings:
         matmul_size: side of the matrices of the matmul reference.
         profile: also profile the course's training steps with TensorFlow's profiler.
         time_to_accuracy: also train ``preset`` until ``target_accuracy`` (minutes).
-        target_accuracy: the test accuracy for ``time_to_accuracy``.
+        target_accuracy: the validation accuracy for ``time_to_accuracy``.
         source: where to load Fashion-MNIST from (``load_fashion_mnist``).
         data_dir: a folder with the four official files, for ``source`` "auto" or "dir".
     """
@@ -212,7 +212,7 @@ class Profile:
 
 @dataclasses.dataclass
 class TimeToAccuracy:
-    """Wall time for a preset to reach a test accuracy; ``seconds`` is None if it never did."""
+    """Wall time for a preset to reach a validation accuracy; ``seconds`` is None if it never did."""
 
     preset: str
     target: float

@@ -72,13 +72,15 @@ def show_images(images, labels, *, predictions=None, class_names=None, ncols=8, 
     return fig
 
 
-def plot_history(history):
+def plot_history(history, *, val_label="validation"):
     """Draws the loss and the accuracy per epoch, on training and validation data.
 
     Args:
         history: a ``keras.callbacks.History`` or its ``.history`` dict, with
             ``loss`` and ``accuracy`` and, optionally, ``val_loss`` and
             ``val_accuracy``.
+        val_label: the legend's name for the ``val_`` curves: "test" for a
+            run that was evaluated on test images after every epoch.
 
     Returns:
         The matplotlib ``Figure``, with two ``Axes``: loss, then accuracy.
@@ -89,12 +91,14 @@ def plot_history(history):
             "Expected `history` to be a keras History, or a dict, with 'loss' and 'accuracy'. "
             f"Received: history of type {type(history).__name__}"
         )
+    if not isinstance(val_label, str):
+        raise InvalidArgument(f"Expected `val_label` to be a string. Received: val_label={val_label!r}")
     epochs = np.arange(1, len(logs["loss"]) + 1)
     fig, axes = _figure(ncols=2, figsize=(8.0, 3.0))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, logs[metric], "o-", label="training")
         if f"val_{metric}" in logs:
-            ax.plot(epochs, logs[f"val_{metric}"], "s-", label="test")
+            ax.plot(epochs, logs[f"val_{metric}"], "s-", label=val_label)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_xticks(epochs)
@@ -153,7 +157,8 @@ def plot_ablation(results, *, ax=None):
 
     Returns:
         The ``Axes``: one horizontal bar per row, first row at the top, each
-        labelled with its accuracy and minutes.
+        labelled with its accuracy and minutes; the rows of ingredients that
+        were dropped are grey.
     """
     rows = results.get("rows") if isinstance(results, dict) else None
     if not rows:
@@ -164,15 +169,17 @@ def plot_ablation(results, *, ax=None):
     labels = [row["label"] for row in rows]
     accuracy = np.array([row["val_accuracy"][-1] for row in rows])
     minutes = np.array([row["seconds"] / 60 for row in rows])
+    kept = [row.get("kept", True) for row in rows]
     if ax is None:
         _, ax = _figure(figsize=(6.4, 0.5 * len(rows) + 1.2))
     positions = np.arange(len(rows))[::-1]
-    ax.barh(positions, accuracy, color="tab:blue")
-    for y, value, time in zip(positions, accuracy, minutes):
-        ax.text(value, y, f" {value:.3f}, {time:.1f} min", va="center", fontsize=8)
+    ax.barh(positions, accuracy, color=["tab:blue" if keep else "lightgrey" for keep in kept])
+    for y, value, time, keep in zip(positions, accuracy, minutes, kept):
+        note = "" if keep else ", dropped"
+        ax.text(value, y, f" {value:.3f}, {time:.1f} min{note}", va="center", fontsize=8)
     ax.set_yticks(positions, labels, fontsize=8)
     low = max(0.0, accuracy.min() - 0.05)
-    ax.set_xlim(low, min(1.0, accuracy.max() + 0.04))
+    ax.set_xlim(low, min(1.0, accuracy.max() + 0.06))
     ax.set_xlabel("validation accuracy after the last epoch")
     ax.set_title("The recipe, one ingredient at a time")
     return ax

@@ -50,7 +50,7 @@ __all__ = [
 # The preset whose network the shipped weights belong to.
 PRESET = "cpu"
 WEIGHTS_PATH = pathlib.Path(__file__).parent / "vgg11_cpu_fashion_mnist.keras"
-WEIGHTS_SHA256 = "13082a732c4c6c118cd2d505364cbe5b132f3b7296ed15a83bc530166da07f3f"
+WEIGHTS_SHA256 = "2895d9663800cfb5e24554d220324b1d853a5e819b8a2add5fd3d268a3f44138"
 REGENERATE = (
     "python -m vggcourse train --preset cpu --checkpoint runs/cpu.keras\n"
     "python -m vggcourse.pretrained convert runs/cpu.keras"
