@@ -31,9 +31,9 @@ def test_steps_whose_kept_recipe_misses_the_preset_are_refused():
 
 
 def test_an_ingredient_is_kept_when_it_beats_the_recipe_kept_so_far_at_what_it_is_for():
-    def results(*rows):
-        return {"rows": [{"val_accuracy": [0.1, accuracy], "seconds": seconds, "purpose": purpose}
-                         for accuracy, seconds, purpose in rows]}
+    def results(*rows, n=None):
+        return {"rows": [{"val_accuracy": [0.1, accuracy], "seconds": seconds, "purpose": purpose,
+                          "config": {"val_split": n}} for accuracy, seconds, purpose in rows]}
 
     accuracy = results((0.80, 60, "accuracy"), (0.85, 60, "accuracy"), (0.84, 50, "accuracy"),
                        (0.86, 70, "accuracy"), (0.86, 70, "accuracy"))
@@ -41,6 +41,10 @@ def test_an_ingredient_is_kept_when_it_beats_the_recipe_kept_so_far_at_what_it_i
     # A speed step is judged on its minutes, whatever its accuracy.
     speed = results((0.80, 60, "accuracy"), (0.70, 30, "speed"), (0.90, 40, "speed"))
     assert ablation.validation_decisions(speed) == [True, True, False]
+    # On 1,600 images 0.80 has a standard error of 0.01: a gain must exceed it.
+    noisy = results((0.80, 60, "accuracy"), (0.809, 60, "accuracy"), (0.811, 60, "accuracy"), n=1600)
+    assert ablation.standard_error(noisy["rows"][0]) == pytest.approx(0.01)
+    assert ablation.validation_decisions(noisy) == [True, False, True]
 
 
 def test_the_shipped_run_matches_the_steps_and_keeps_what_its_validation_split_says():

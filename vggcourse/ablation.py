@@ -3,7 +3,7 @@
 Each row trains a fresh network: the recipe kept so far, with one more
 ingredient. The first row is d2l's recipe at the ``cpu`` preset's image size
 and epochs. An ingredient is kept when its row's validation accuracy beats the
-recipe kept so far, and dropped otherwise: the next row then builds on the
+recipe kept so far by more than a standard error, and dropped otherwise: the next row then builds on the
 recipe without it. The recipe kept at the end is the ``cpu`` preset. Every row
 holds out the same stratified validation split of the training images and is
 judged on it; the test images are used once, by the preset's network, at the
@@ -16,6 +16,7 @@ end.
 
 import dataclasses
 import json
+import math
 import pathlib
 import tempfile
 import types
@@ -28,7 +29,8 @@ from vggcourse.errors import InvalidArgument
 from vggcourse.train import PRESETS, TrainConfig, predict_labels, train_vgg
 
 __all__ = ["ABLATION_STEPS", "SCHEMA_VERSION", "Step", "ablation_configs", "ablation_table", "load_ablation",
-           "run_ablation", "save_ablation", "tiny_rows", "validation_decisions"]
+           "run_ablation", "save_ablation", "standard_error", "tiny_rows",
+           "validation_decisions"]
 
 SCHEMA_VERSION = 2
 REFERENCE = pathlib.Path(__file__).parent / "results" / "ablation_cpu.json"
@@ -57,7 +59,7 @@ ABLATION_STEPS = (
     _step("d2l: dense 4096, SGD at 0.05, no momentum", epochs=6),
     _step("+ dense layers of 1,024 units", purpose="speed", dense_units=1024),
     _step("+ He initialisation", init="he"),
-    _step("+ Nesterov momentum, lr 0.02, warm-up, cosine decay", momentum=0.9, nesterov=True,
+    _step("+ Nesterov momentum, warm-up, cosine decay", momentum=0.9, nesterov=True,
           lr_schedule="cosine", learning_rate=0.02, warmup_epochs=1),
     _step("+ random flips and shifts of up to 2 px", kept=False, flip=True, shift=2),
     _step("+ label smoothing 0.1", kept=False, label_smoothing=0.1),
@@ -162,9 +164,12 @@ def validation_decisions(results):
     """Whether the measurements say to keep each row's ingredient.
 
     An ingredient for accuracy is worth keeping when its row's validation
-    accuracy after the last epoch beats that of the recipe kept so far; one
-    for speed, when its row trains in less time than the recipe kept so far.
-    The first row, the starting recipe, is always kept.
+    accuracy after the last epoch beats that of the recipe kept so far by
+    more than one standard error of that accuracy, ``sqrt(p (1 - p) / n)``
+    on ``n`` validation images: a smaller gain is one that the split cannot
+    tell from chance. An ingredient for speed is worth keeping when its row
+    trains in less time than the recipe kept so far. The first row, the
+    starting recipe, is always kept.
 
     Returns:
         A list of bools, one per row.
@@ -177,11 +182,20 @@ def validation_decisions(results):
         elif row.get("purpose", "accuracy") == "speed":
             keep = seconds < best["seconds"]
         else:
-            keep = accuracy > best["val_accuracy"][-1]
+            keep = accuracy > best["val_accuracy"][-1] + standard_error(best)
         decisions.append(keep)
         if keep:
             best = row
     return decisions
+
+
+def standard_error(row):
+    """The standard error of a row's last validation accuracy, ``sqrt(p (1 - p) / n)``; 0 without ``n``."""
+    config = row.get("config", {})
+    n = config.get("val_examples") or config.get("val_split") or 0
+    n = min(n, config.get("val_split") or n)
+    p = row["val_accuracy"][-1]
+    return math.sqrt(p * (1 - p) / n) if n else 0.0
 
 
 def save_ablation(results, path, machine=None):
