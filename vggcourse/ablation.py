@@ -192,8 +192,8 @@ def validation_decisions(results):
 def standard_error(row):
     """The standard error of a row's last validation accuracy, ``sqrt(p (1 - p) / n)``; 0 without ``n``."""
     config = row.get("config", {})
-    n = config.get("val_examples") or config.get("val_split") or 0
-    n = min(n, config.get("val_split") or n)
+    # The images validated on: the split, or its first val_examples.
+    n = min(filter(None, (config.get("val_split"), config.get("val_examples"))), default=0)
     p = row["val_accuracy"][-1]
     return math.sqrt(p * (1 - p) / n) if n else 0.0
 
