@@ -5,21 +5,22 @@ import json
 
 import pytest
 
-from vggcourse import PRESETS, InvalidArgument, ablation, plots
+from vggcourse import PRESETS, InvalidArgument, ablation, load_fashion_mnist, plots
 from vggcourse.cli import main
 
 
 def test_each_row_adds_one_step_to_the_recipe_kept_so_far_from_d2ls_to_the_cpu_preset():
     rows = ablation.ablation_configs()
-    first = rows[0][1]
+    first = rows[0].config
     assert first == PRESETS["gpu"].replace(name=first.name, image_size=32, val_split=5000,
                                            epochs=PRESETS["cpu"].epochs)
-    assert all(config.val_split == 5000 for _, config, _ in rows), "every row is judged on the same split"
+    assert all(row.config.val_split == 5000 for row in rows), "every row is judged on the same split"
     recipe = first
-    for (label, config, kept), step in zip(rows[1:], ablation.ABLATION_STEPS[1:]):
-        assert config == recipe.replace(name=config.name, **step.changes), label
-        if kept:
-            recipe = config
+    for row, step in zip(rows[1:], ablation.ABLATION_STEPS[1:]):
+        assert row.config == recipe.replace(name=row.config.name, **step.changes), row.label
+        assert (row.kept, row.purpose) == (step.kept, step.purpose)
+        if row.kept:
+            recipe = row.config
     assert recipe == PRESETS["cpu"].replace(name=recipe.name, val_split=5000)
 
 
@@ -52,8 +53,8 @@ def test_the_shipped_run_matches_the_steps_and_keeps_what_its_validation_split_s
         pytest.skip("no full run of the ablation is recorded yet")
     results = ablation.load_ablation()
     rows = ablation.ablation_configs()
-    assert [row["label"] for row in results["rows"]] == [label for label, _, _ in rows]
-    assert [row["config"] for row in results["rows"]] == [dataclasses.asdict(config) for _, config, _ in rows]
+    assert [row["label"] for row in results["rows"]] == [row.label for row in rows]
+    assert [row["config"] for row in results["rows"]] == [dataclasses.asdict(row.config) for row in rows]
     assert [row["kept"] for row in results["rows"]] == ablation.validation_decisions(results)
     assert 0.5 < results["test_accuracy"] <= 1
 
@@ -76,6 +77,20 @@ def test_the_ablate_command_trains_every_row_and_tests_only_the_recipe_kept(tmp_
     ax = plots.plot_ablation(results)
     assert [tick.get_text() for tick in ax.get_yticklabels()] == list(table.index)
     assert [bar.get_width() for bar in ax.patches] == pytest.approx(table["validation accuracy"].tolist())
+
+
+def test_a_rerun_reuses_the_rows_measured_before_and_trains_the_recipe_kept_again():
+    rows = ablation.tiny_rows(ablation.ablation_configs())[0:3:2]  # d2l's, He's: two configurations
+    data = load_fashion_mnist(source="sample")
+    first = ablation.run_ablation(rows, data, verbose=0)
+    # A step inserted before the second row renames it; its measurements still match.
+    moved = [rows[0], rows[0]._replace(label="inserted", kept=False), rows[1]._replace(
+        config=rows[1].config.replace(name="renamed"))]
+    again = ablation.run_ablation(moved, data, reuse=first, verbose=0)
+    assert [row["reused"] for row in again["rows"]] == [True, True, False]
+    assert again["rows"][0]["val_accuracy"] == first["rows"][0]["val_accuracy"]
+    assert again["rows"][0]["seconds"] == first["rows"][0]["seconds"]
+    assert 0 <= again["test_accuracy"] <= 1
 
 
 def test_results_of_another_schema_are_refused_by_name(tmp_path):

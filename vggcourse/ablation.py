@@ -28,7 +28,7 @@ from vggcourse._checks import check_int
 from vggcourse.errors import InvalidArgument
 from vggcourse.train import PRESETS, TrainConfig, predict_labels, train_vgg
 
-__all__ = ["ABLATION_STEPS", "SCHEMA_VERSION", "Step", "ablation_configs", "ablation_table", "load_ablation",
+__all__ = ["ABLATION_STEPS", "SCHEMA_VERSION", "Row", "Step", "ablation_configs", "ablation_table", "load_ablation",
            "run_ablation", "save_ablation", "standard_error", "tiny_rows",
            "validation_decisions"]
 
@@ -66,8 +66,17 @@ ABLATION_STEPS = (
 )
 
 
+class Row(typing.NamedTuple):
+    """One row to train: its step's label, the full ``TrainConfig``, whether it is kept, and what for."""
+
+    label: str
+    config: TrainConfig
+    kept: bool
+    purpose: str
+
+
 def ablation_configs(final=None, steps=ABLATION_STEPS, *, val_split=5000):
-    """Each row's label, ``TrainConfig`` and whether it is kept: d2l's recipe, then one step more per row.
+    """Each row's ``Row``: d2l's recipe, then one step more per row.
 
     A row adds its step to the last kept row's configuration, so a dropped
     step is left out of every row after it.
@@ -79,7 +88,7 @@ def ablation_configs(final=None, steps=ABLATION_STEPS, *, val_split=5000):
         val_split: training images every row holds out for validation.
 
     Returns:
-        A list of ``(label, config, kept)``.
+        A list of ``Row``.
 
     Raises:
         InvalidArgument: the kept steps do not end at ``final``.
@@ -90,10 +99,10 @@ def ablation_configs(final=None, steps=ABLATION_STEPS, *, val_split=5000):
     val_split = check_int("val_split", val_split)
     recipe = PRESETS["gpu"].replace(image_size=final.image_size, val_split=val_split)
     rows = []
-    for i, (label, changes, kept, _) in enumerate(steps):
-        config = recipe.replace(name=f"ablation-{i}", **changes)
-        rows.append((label, config, kept))
-        if kept or i == 0:
+    for i, step in enumerate(steps):
+        config = recipe.replace(name=f"ablation-{i}", **step.changes)
+        rows.append(Row(step.label, config, step.kept, step.purpose))
+        if step.kept or i == 0:
             recipe = config
     if not rows or recipe != final.replace(name=recipe.name, val_split=val_split):
         raise InvalidArgument(
@@ -106,54 +115,60 @@ def ablation_configs(final=None, steps=ABLATION_STEPS, *, val_split=5000):
 def tiny_rows(rows):
     """The same rows, each cut to seconds: a narrow network, a few hundred images, one epoch."""
     return [
-        (label, config.replace(ratio=8, dense_units=min(config.dense_units, 64), batch_size=32,
-                               train_examples=256, val_split=50, epochs=1, warmup_epochs=0), kept)
-        for label, config, kept in rows
+        row._replace(config=row.config.replace(
+            ratio=8, dense_units=min(row.config.dense_units, 64), batch_size=32,
+            train_examples=256, val_split=50, epochs=1, warmup_epochs=0))
+        for row in rows
     ]
 
 
-def run_ablation(rows, data, *, purposes=None, verbose=1):
+def _unnamed(config):
+    return {key: value for key, value in config.items() if key != "name"}
+
+
+def run_ablation(rows, data, *, reuse=None, verbose=1):
     """Trains every row and records what the validation split says of it.
 
     Args:
-        rows: ``(label, config, kept)`` triples, as ``ablation_configs()``
-            returns.
+        rows: ``Row`` objects, as ``ablation_configs()`` returns.
         data: ``((x_train, y_train), (x_test, y_test))``.
-        purposes: each row's ``Step.purpose``; by default those of
-            ``ABLATION_STEPS``.
+        reuse: earlier results in this module's schema, or None. A row
+            whose configuration they hold (its name aside) takes their
+            measurements instead of training again, marked ``"reused"``;
+            all but the last kept row, whose network the test images measure.
         verbose: 1 prints a line per row; 0 nothing.
 
     Returns:
         A dict in this module's schema: ``rows``, each with its ``label``,
         ``config`` (every field), ``kept``, ``purpose``, per-epoch ``val_accuracy`` and
-        ``accuracy``, and ``seconds`` of training; and ``test_accuracy``, the
-        last kept row's network on the test images, measured once.
+        ``accuracy``, ``seconds`` of training and whether it was ``reused``;
+        and ``test_accuracy``, the last kept row's network on the test
+        images, measured once.
     """
     results = {"schema_version": SCHEMA_VERSION, "rows": [], "test_accuracy": None}
-    purposes = [step.purpose for step in ABLATION_STEPS] if purposes is None else list(purposes)
-    if len(purposes) != len(rows):
-        raise InvalidArgument(
-            f"Expected one purpose per row. Received: {len(purposes)} purpose(s) for {len(rows)} row(s)"
-        )
+    earlier = {json.dumps(_unnamed(row["config"]), sort_keys=True): row
+               for row in (reuse or {}).get("rows", [])}
+    last_kept = max((i for i, row in enumerate(rows) if row.kept or i == 0), default=None)
     chosen = None
-    for i, ((label, config, kept), purpose) in enumerate(zip(rows, purposes)):
-        with tempfile.TemporaryDirectory() as backup_dir:
-            history = train_vgg(config, data, backup_dir=backup_dir, verbose=0)
-        if kept or i == 0:
-            chosen = history.model
-        row = {
-            "label": label,
-            "config": dataclasses.asdict(config),
-            "kept": bool(kept),
-            "purpose": purpose,
-            "val_accuracy": [float(v) for v in history.history["val_accuracy"]],
-            "accuracy": [float(v) for v in history.history["accuracy"]],
-            "seconds": history.seconds,
-        }
-        results["rows"].append(row)
+    for i, row in enumerate(rows):
+        config = dataclasses.asdict(row.config)
+        stored = earlier.get(json.dumps(_unnamed(config), sort_keys=True))
+        reused = stored is not None and i != last_kept
+        if reused:
+            measured = {key: stored[key] for key in ("val_accuracy", "accuracy", "seconds")}
+        else:
+            with tempfile.TemporaryDirectory() as backup_dir:
+                history = train_vgg(row.config, data, backup_dir=backup_dir, verbose=0)
+            chosen = history.model if i == last_kept else chosen
+            measured = {"val_accuracy": [float(v) for v in history.history["val_accuracy"]],
+                        "accuracy": [float(v) for v in history.history["accuracy"]],
+                        "seconds": history.seconds}
+        results["rows"].append({"label": row.label, "config": config, "kept": bool(row.kept),
+                                "purpose": row.purpose, **measured, "reused": reused})
         if verbose:
-            print(f"{label}: validation accuracy {row['val_accuracy'][-1]:.4f} "
-                  f"in {history.seconds / 60:.1f} min", flush=True)
+            again = " (measured earlier)" if reused else ""
+            print(f"{row.label}: validation accuracy {measured['val_accuracy'][-1]:.4f} "
+                  f"in {measured['seconds'] / 60:.1f} min{again}", flush=True)
     if chosen is not None:
         (_, _), (x_test, y_test) = data
         results["test_accuracy"] = float((predict_labels(chosen, x_test) == y_test).mean())

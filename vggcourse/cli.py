@@ -500,6 +500,9 @@ def add_ablate_parser(subparsers):
     )
     parser.add_argument("--val-split", type=int, metavar="N", default=5000,
                         help="training images held out for validation (default: %(default)s)")
+    parser.add_argument("--reuse", metavar="PATH",
+                        help="results of an earlier run: rows whose configuration it holds keep its "
+                             "measurements, all but the recipe kept, which trains again for the test")
     parser.add_argument("--tiny", action="store_true",
                         help="every row cut to seconds: checks that the command runs, measures nothing")
     inputs = parser.add_argument_group("data")
@@ -518,7 +521,8 @@ def run_ablate(args):
     if args.tiny:
         rows = ablation.tiny_rows(rows)
     dataset = data.load_fashion_mnist(source=args.source, data_dir=args.data_dir)
-    results = ablation.run_ablation(rows, dataset)
+    reuse = ablation.load_ablation(args.reuse) if args.reuse else None
+    results = ablation.run_ablation(rows, dataset, reuse=reuse)
     print(ablation.ablation_table(results).to_string(float_format=lambda v: f"{v:.4f}"))
     says = ablation.validation_decisions(results)
     disagree = [row["label"] for row, keep in zip(results["rows"], says) if keep != row["kept"]]
