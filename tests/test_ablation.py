@@ -31,6 +31,13 @@ def test_steps_whose_kept_recipe_misses_the_preset_are_refused():
         ablation.ablation_configs(steps=steps)
 
 
+def test_steps_that_share_a_key_are_refused():
+    steps = list(ablation.ABLATION_STEPS)
+    steps[2] = steps[2]._replace(key=steps[1].key)
+    with pytest.raises(InvalidArgument, match="a key of its own. Received: keys"):
+        ablation.ablation_configs(steps=steps)
+
+
 def test_an_ingredient_is_kept_when_it_beats_the_recipe_kept_so_far_at_what_it_is_for():
     def results(*rows, n=None):
         return {"rows": [{"val_accuracy": [0.1, accuracy], "seconds": seconds, "purpose": purpose,
@@ -53,10 +60,13 @@ def test_the_shipped_run_matches_the_steps_and_keeps_what_its_validation_split_s
         pytest.skip("no full run of the ablation is recorded yet")
     results = ablation.load_ablation()
     rows = ablation.ablation_configs()
-    assert [row["label"] for row in results["rows"]] == [row.label for row in rows]
+    assert [(row["key"], row["label"]) for row in results["rows"]] == [(row.key, row.label) for row in rows]
     assert [row["config"] for row in results["rows"]] == [dataclasses.asdict(row.config) for row in rows]
     assert [row["kept"] for row in results["rows"]] == ablation.validation_decisions(results)
     assert 0.5 < results["test_accuracy"] <= 1
+    # The test accuracy is that of a network the run trained, not of measurements it reused.
+    last_kept = max(i for i, row in enumerate(results["rows"]) if row["kept"])
+    assert results["rows"][last_kept]["reused"] is False
 
 
 def test_the_ablate_command_trains_every_row_and_tests_only_the_recipe_kept(tmp_path, capsys):

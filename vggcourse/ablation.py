@@ -11,7 +11,9 @@ end.
 
 ``python -m vggcourse ablate --json PATH`` runs it; its results ship as
 ``vggcourse/results/ablation_cpu.json`` once a full run is recorded, and
-``load_ablation()`` reads them.
+``load_ablation()`` reads them. With ``--reuse PATH``, rows whose
+configuration an earlier run already measured keep those measurements, so
+that a new step costs one row's training, and the recipe kept trains again.
 """
 
 import dataclasses
@@ -39,36 +41,40 @@ REFERENCE = pathlib.Path(__file__).parent / "results" / "ablation_cpu.json"
 class Step(typing.NamedTuple):
     """One row of the ablation: what it adds, the fields it changes, whether the preset keeps it, and why.
 
+    ``key`` is a short name for the row, unique among the steps, by which
+    its results can be looked up (the book names its glued values with it).
     ``purpose`` is ``"accuracy"`` for an ingredient meant to raise the
     validation accuracy, or ``"speed"`` for one meant to train faster.
     """
 
+    key: str
     label: str
     changes: types.MappingProxyType
     kept: bool = True
     purpose: str = "accuracy"
 
 
-def _step(label, kept=True, purpose="accuracy", **changes):
-    return Step(label, types.MappingProxyType(changes), kept, purpose)
+def _step(key, label, kept=True, purpose="accuracy", **changes):
+    return Step(key, label, types.MappingProxyType(changes), kept, purpose)
 
 
 # The first row is d2l's recipe (the gpu preset) at the cpu preset's image
 # size and number of epochs; the kept steps must end at the cpu preset.
 ABLATION_STEPS = (
-    _step("d2l: dense 4096, SGD at 0.05, no momentum", epochs=6),
-    _step("+ dense layers of 1,024 units", purpose="speed", dense_units=1024),
-    _step("+ He initialisation", init="he"),
-    _step("+ Nesterov momentum, warm-up, cosine decay", momentum=0.9, nesterov=True,
+    _step("d2l", "d2l: dense 4096, SGD at 0.05, no momentum", epochs=6),
+    _step("dense", "+ dense layers of 1,024 units", purpose="speed", dense_units=1024),
+    _step("he", "+ He initialisation", init="he"),
+    _step("schedule", "+ Nesterov momentum, warm-up, cosine decay", momentum=0.9, nesterov=True,
           lr_schedule="cosine", learning_rate=0.02, warmup_epochs=1),
-    _step("+ random flips and shifts of up to 2 px", kept=False, flip=True, shift=2),
-    _step("+ label smoothing 0.1", kept=False, label_smoothing=0.1),
+    _step("augment", "+ random flips and shifts of up to 2 px", kept=False, flip=True, shift=2),
+    _step("smooth", "+ label smoothing 0.1", kept=False, label_smoothing=0.1),
 )
 
 
 class Row(typing.NamedTuple):
-    """One row to train: its step's label, the full ``TrainConfig``, whether it is kept, and what for."""
+    """One row to train: its step's key and label, the full ``TrainConfig``, whether it is kept, and what for."""
 
+    key: str
     label: str
     config: TrainConfig
     kept: bool
@@ -91,17 +97,21 @@ def ablation_configs(final=None, steps=ABLATION_STEPS, *, val_split=5000):
         A list of ``Row``.
 
     Raises:
-        InvalidArgument: the kept steps do not end at ``final``.
+        InvalidArgument: the kept steps do not end at ``final``, or two steps
+            share a key.
     """
     final = PRESETS["cpu"] if final is None else final
     if not isinstance(final, TrainConfig):
         raise InvalidArgument(f"Expected `final` to be a TrainConfig. Received: final of type {type(final).__name__}")
     val_split = check_int("val_split", val_split)
+    keys = [step.key for step in steps]
+    if len(set(keys)) != len(keys):
+        raise InvalidArgument(f"Expected every step to have a key of its own. Received: keys {keys}")
     recipe = PRESETS["gpu"].replace(image_size=final.image_size, val_split=val_split)
     rows = []
     for i, step in enumerate(steps):
         config = recipe.replace(name=f"ablation-{i}", **step.changes)
-        rows.append(Row(step.label, config, step.kept, step.purpose))
+        rows.append(Row(step.key, step.label, config, step.kept, step.purpose))
         if step.kept or i == 0:
             recipe = config
     if not rows or recipe != final.replace(name=recipe.name, val_split=val_split):
@@ -139,7 +149,7 @@ def run_ablation(rows, data, *, reuse=None, verbose=1):
         verbose: 1 prints a line per row; 0 nothing.
 
     Returns:
-        A dict in this module's schema: ``rows``, each with its ``label``,
+        A dict in this module's schema: ``rows``, each with its ``key``, ``label``,
         ``config`` (every field), ``kept``, ``purpose``, per-epoch ``val_accuracy`` and
         ``accuracy``, ``seconds`` of training and whether it was ``reused``;
         and ``test_accuracy``, the last kept row's network on the test
@@ -163,7 +173,7 @@ def run_ablation(rows, data, *, reuse=None, verbose=1):
             measured = {"val_accuracy": [float(v) for v in history.history["val_accuracy"]],
                         "accuracy": [float(v) for v in history.history["accuracy"]],
                         "seconds": history.seconds}
-        results["rows"].append({"label": row.label, "config": config, "kept": bool(row.kept),
+        results["rows"].append({"key": row.key, "label": row.label, "config": config, "kept": bool(row.kept),
                                 "purpose": row.purpose, **measured, "reused": reused})
         if verbose:
             again = " (measured earlier)" if reused else ""
