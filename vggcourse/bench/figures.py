@@ -193,6 +193,6 @@ def plot_time_to_accuracy(results, *, ax=None):
                     xytext=(-4, 0), textcoords="offset points", ha="right", fontsize=8)
     ax.set_xlim(0, None)
     ax.set_xlabel("minutes of training")
-    ax.set_ylabel("accuracy after the epoch")
+    ax.set_ylabel("validation accuracy")
     ax.legend(loc="upper left")
     return ax

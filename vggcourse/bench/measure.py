@@ -27,7 +27,7 @@ from vggcourse.bench.schema import Efficiency, TimeToAccuracy
 from vggcourse.devices import describe_devices
 from vggcourse.errors import InvalidArgument
 from vggcourse.trace import totals, trace_layers
-from vggcourse.train import build_network, preprocessing_layers, train_vgg
+from vggcourse.train import build_network, predict_labels, preprocessing_layers, train_vgg
 
 __all__ = [
     "FLOP_CONVENTION",
@@ -251,10 +251,15 @@ def quiet_training():
 
 
 def short_run(config, steps, warmup_steps, kind):
-    """``config`` cut to one epoch of ``warmup_steps + steps`` batches, validated on one batch."""
+    """``config`` cut to one epoch of ``warmup_steps + steps`` batches, validated on one batch.
+
+    The learning rate's warm-up, which changes no step's cost, is left out:
+    a one-epoch run has no epoch after it.
+    """
     return config.replace(
         name=f"{kind}-{config.name}",
         epochs=1,
+        warmup_epochs=0,
         train_examples=(warmup_steps + steps) * config.batch_size,
         val_examples=config.batch_size,
     )
@@ -395,7 +400,8 @@ def time_to_accuracy(config, data, target=0.90):
 
     The clock starts before the model is built and stops at the end of the
     first epoch whose validation accuracy is at least ``target``; training
-    stops there. ``train_vgg`` validates on the ``config.val_split`` images
+    stops there, or after the config's epochs, and the network is then
+    measured once on the test images. ``train_vgg`` validates on the ``config.val_split`` images
     it holds out of the training images, as the presets do, or on the test
     images of a config without a split.
 
@@ -411,16 +417,16 @@ def time_to_accuracy(config, data, target=0.90):
     target = check_float("target", target, 0, 1, high_inclusive=True)
     clock = AccuracyClock(target, time.perf_counter())
     with tempfile.TemporaryDirectory() as backup_dir:
-        train_vgg(config, data, backup_dir=backup_dir, callbacks=[clock], verbose=0)
-    (x_train, _), (x_test, _) = data
+        history = train_vgg(config, data, backup_dir=backup_dir, callbacks=[clock], verbose=0)
+    (x_train, _), (x_test, y_test) = data
     validated_on = range(config.val_split) if config.val_split else x_test
     return TimeToAccuracy(
         preset=config.name,
         target=target,
         train_examples=len(x_train[config.val_split:][: config.train_examples]),
-        # The images validated on: held out of the training images, or test images.
-        test_examples=len(validated_on[: config.val_examples]),
+        val_examples=len(validated_on[: config.val_examples]),
         seconds=clock.seconds,
+        test_accuracy=float((predict_labels(history.model, x_test) == y_test).mean()),
         epochs=len(clock.val_accuracy),
         val_accuracy=clock.val_accuracy,
         epoch_end_s=clock.epoch_end_s,

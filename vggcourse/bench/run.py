@@ -18,7 +18,7 @@ from vggcourse.bench.measure import (
     train_examples_per_second,
 )
 from vggcourse.bench.profile import profile_training
-from vggcourse.bench.report import target_table
+from vggcourse.bench.report import target_records
 from vggcourse.bench.schema import SCHEMA_VERSION, BenchSettings, Pipeline, Pipelines, Results, TrainingSpeeds
 from vggcourse.data import load_fashion_mnist
 from vggcourse.errors import InvalidArgument
@@ -97,9 +97,17 @@ def _training_paths(config):
     the training loop; and d2l's."""
     return {
         "ours": ("ours", config),
-        "ours_plain_sgd": ("ours", config.replace(momentum=0.0, lr_schedule="constant")),
+        "ours_plain_sgd": ("ours", config.replace(momentum=0.0, nesterov=False, lr_schedule="constant",
+                                                  warmup_epochs=0)),
         "d2l": ("d2l", config),
     }
+
+
+def _optimizer(config):
+    """'SGD, Nesterov momentum 0.9, learning rate cosine, 1 warm-up epoch(s)', say."""
+    kind = "Nesterov momentum" if config.nesterov else "momentum"
+    warmup = f", {config.warmup_epochs} warm-up epoch(s)" if config.warmup_epochs else ""
+    return f"SGD, {kind} {config.momentum:g}, learning rate {config.lr_schedule}{warmup}"
 
 
 def measure_training(settings, config, data, verbose):
@@ -128,7 +136,7 @@ def measure_training(settings, config, data, verbose):
     speeds = TrainingSpeeds(
         arch=config.arch, ratio=config.ratio, image_size=config.image_size,
         dense_units=config.dense_units, batch_size=config.batch_size,
-        ours_optimizer=f"SGD, momentum {config.momentum:g}, learning rate {config.lr_schedule}",
+        ours_optimizer=_optimizer(config),
         d2l_optimizer="SGD, momentum 0, learning rate constant",
         steps=settings.train_steps, warmup_steps=settings.warmup_steps,
         ex_per_s={key: statistics.median(speeds) for key, speeds in runs.items()},
@@ -203,5 +211,5 @@ def run_bench(settings=None, *, verbose=True, **fields):
         pipeline=pipelines, train=speeds, efficiency=achieved, profile=profile,
         time_to_accuracy=tta, targets=[],
     )
-    results.targets = target_table(results.to_dict()).to_dict(orient="records")
+    results.targets = target_records(results.to_dict())
     return results.to_dict()

@@ -36,7 +36,7 @@ REFERENCE = pathlib.Path(__file__).resolve().parents[1] / "results" / "bench_cpu
 
 # Version 2: one entry per pipeline and per training path instead of keys made of
 # their names, and `fraction_of_matmul` for the efficiency (once called `ratio`).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,13 +212,19 @@ class Profile:
 
 @dataclasses.dataclass
 class TimeToAccuracy:
-    """Wall time for a preset to reach a validation accuracy; ``seconds`` is None if it never did."""
+    """Wall time for a preset to reach a validation accuracy; ``seconds`` is None if it never did.
+
+    ``val_examples`` counts the images validated on after each epoch;
+    ``test_accuracy`` is the trained network's, measured once on the test
+    images when training stopped.
+    """
 
     preset: str
     target: float
     train_examples: int
-    test_examples: int
+    val_examples: int
     seconds: float | None
+    test_accuracy: float
     epochs: int
     val_accuracy: list
     epoch_end_s: list
