@@ -1,5 +1,6 @@
 """Specifications of vggcourse.train: presets, devices, the model, and exact resume."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -42,6 +43,23 @@ def test_cpu_preset_trains_on_all_the_data_at_a_small_image_size():
     cpu = train.PRESETS["cpu"]
     assert (cpu.arch, cpu.ratio, cpu.image_size) == ("vgg11", 4, 32)
     assert (cpu.train_examples, cpu.val_examples) == (None, None)
+
+
+def test_gpu_recipe_preset_is_d2ls_network_and_images_trained_with_the_cpu_presets_recipe():
+    gpu, cpu, mixed = (train.PRESETS[name] for name in ("gpu", "cpu", "gpu_recipe"))
+    assert mixed.name == "gpu_recipe"
+    for field in dataclasses.fields(mixed):
+        if field.name != "name":
+            source = cpu if field.name in train.RECIPE_FIELDS else gpu
+            assert getattr(mixed, field.name) == getattr(source, field.name), field.name
+    # The recipe changes what the ablation changed; the network and images stay d2l's.
+    assert (mixed.image_size, mixed.dense_units, mixed.epochs) == (224, 4096, 10)
+    assert (mixed.init, mixed.nesterov, mixed.lr_schedule) == ("he", True, "cosine")
+
+
+def test_with_recipe_refuses_what_is_not_a_config_by_name():
+    with pytest.raises(InvalidArgument, match="Expected `recipe` to be a TrainConfig. Received: recipe of type dict"):
+        train.with_recipe(train.PRESETS["gpu"], {})
 
 
 def test_smoke_environment_variable_forces_the_smoke_preset(monkeypatch, capsys):
