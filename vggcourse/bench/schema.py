@@ -36,6 +36,8 @@ REFERENCE = pathlib.Path(__file__).resolve().parents[1] / "results" / "bench_cpu
 
 # Version 2: one entry per pipeline and per training path instead of keys made of
 # their names, and `fraction_of_matmul` for the efficiency (once called `ratio`).
+# Version 3: the time-to-accuracy run's `val_examples` (once `test_examples`) and
+# its network's `test_accuracy`.
 SCHEMA_VERSION = 3
 
 
