@@ -46,6 +46,9 @@ def test_bench_command_writes_results_in_the_schema_with_every_measurement(tiny_
         assert len(results["pipeline"][kind]["runs"]) == 1
     assert set(results["train"]["ex_per_s"]) == {"ours", "ours_plain_sgd", "d2l"}
     assert results["train"]["variants_ex_per_s"] == {}
+    # The smoke preset's optimizer, and train_ch6's plain SGD at the same rate.
+    assert results["train"]["ours_optimizer"] == "SGD, momentum 0.9, learning rate 0.02, constant"
+    assert results["train"]["d2l_optimizer"] == "SGD, learning rate 0.02, constant"
     assert {row["category"] for row in results["profile"]["categories"]} == set(profile.ORDER)
     tta = results["time_to_accuracy"]
     assert tta["preset"] == "smoke" and 0 <= tta["test_accuracy"] <= 1

@@ -198,15 +198,23 @@ class TrainConfig:
         """Returns a copy with some fields changed, checked like a new config."""
         return dataclasses.replace(self, **changes)
 
-    def __str__(self):
-        arch = self.arch.replace("vgg", "VGG-")
-        optimizer = "SGD"
-        if self.momentum:
-            optimizer += f", {'Nesterov ' if self.nesterov else ''}momentum {self.momentum:g}"
+    @property
+    def optimizer_text(self):
+        """The optimizer in words, such as 'SGD, Nesterov momentum 0.9'."""
+        if not self.momentum:
+            return "SGD"
+        return f"SGD, {'Nesterov ' if self.nesterov else ''}momentum {self.momentum:g}"
+
+    @property
+    def schedule_text(self):
+        """The learning rate in words, such as 'learning rate 0.02 after 1 warm-up epoch(s), cosine decay to 0'."""
         rate = f"learning rate {self.learning_rate:g}"
         if self.warmup_epochs:
             rate += f" after {self.warmup_epochs} warm-up epoch(s)"
-        rate += ", cosine decay to 0" if self.lr_schedule == "cosine" else ", constant"
+        return rate + (", cosine decay to 0" if self.lr_schedule == "cosine" else ", constant")
+
+    def __str__(self):
+        arch = self.arch.replace("vgg", "VGG-")
         examples = "all" if self.train_examples is None else f"the first {self.train_examples:,}"
         examples += " training images"
         if self.val_split:
@@ -238,8 +246,8 @@ class TrainConfig:
                 f"TrainConfig {self.name!r}",
                 f"  model:      {model}",
                 f"  images:     {self.image_size}x{self.image_size} (resized from 28x28 inside the model)",
-                f"  optimizer:  {optimizer}",
-                f"  schedule:   {rate}",
+                f"  optimizer:  {self.optimizer_text}",
+                f"  schedule:   {self.schedule_text}",
                 *recipe,
                 f"  training:   {self.epochs} epochs of {examples}, "
                 f"batch {self.batch_size}",

@@ -103,13 +103,6 @@ def _training_paths(config):
     }
 
 
-def _optimizer(config):
-    """'SGD, Nesterov momentum 0.9, learning rate cosine, 1 warm-up epoch(s)', say."""
-    kind = "Nesterov momentum" if config.nesterov else "momentum"
-    warmup = f", {config.warmup_epochs} warm-up epoch(s)" if config.warmup_epochs else ""
-    return f"SGD, {kind} {config.momentum:g}, learning rate {config.lr_schedule}{warmup}"
-
-
 def measure_training(settings, config, data, verbose):
     """Training speed of every path, alternating with a matmul; returns speeds and matmul runs."""
     _log(f"Training {config.arch}, channels / {config.ratio}, {config.image_size} px, dense "
@@ -117,6 +110,7 @@ def measure_training(settings, config, data, verbose):
          f"{settings.train_steps} steps per path...", verbose)
     steps = dict(steps=settings.train_steps, warmup_steps=settings.warmup_steps)
     paths = _training_paths(config)
+    plain = paths["ours_plain_sgd"][1]
     runs = {key: [] for key in paths}
     matmul_runs = []
     for _ in range(settings.repeats):
@@ -136,8 +130,9 @@ def measure_training(settings, config, data, verbose):
     speeds = TrainingSpeeds(
         arch=config.arch, ratio=config.ratio, image_size=config.image_size,
         dense_units=config.dense_units, batch_size=config.batch_size,
-        ours_optimizer=_optimizer(config),
-        d2l_optimizer="SGD, momentum 0, learning rate constant",
+        ours_optimizer=f"{config.optimizer_text}, {config.schedule_text}",
+        # train_ch6's SGD at the configuration's rate, as the plain-SGD path runs it.
+        d2l_optimizer=f"{plain.optimizer_text}, {plain.schedule_text}",
         steps=settings.train_steps, warmup_steps=settings.warmup_steps,
         ex_per_s={key: statistics.median(speeds) for key, speeds in runs.items()},
         runs=runs, variants_ex_per_s=variants,
