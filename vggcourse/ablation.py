@@ -169,7 +169,8 @@ def run_ablation(rows, data, *, reuse=None, verbose=1):
         else:
             with tempfile.TemporaryDirectory() as backup_dir:
                 history = train_vgg(row.config, data, backup_dir=backup_dir, verbose=0)
-            chosen = history.model if i == last_kept else chosen
+            if i == last_kept:
+                chosen = history.model
             measured = {"val_accuracy": [float(v) for v in history.history["val_accuracy"]],
                         "accuracy": [float(v) for v in history.history["accuracy"]],
                         "seconds": history.seconds}
